@@ -1,0 +1,197 @@
+"""Entry points: the window (default), headless run, check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from capture_assist import __version__
+
+DEMO_SHOTLIST = Path(__file__).resolve().parent.parent / "shotlists" / "demo.yaml"
+
+
+def _add_sim_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("simulated set (used when a camera is of kind sim)")
+    group.add_argument(
+        "--sim-cast-k", type=float, help="colour temperature the grey card will measure as"
+    )
+    group.add_argument("--sim-exposure-ev", type=float, default=0.0, help="exposure offset in EV")
+    group.add_argument(
+        "--sim-noise", type=float, default=0.0, help="sensor noise, 8-bit code values"
+    )
+    group.add_argument("--sim-blur", type=float, default=0.0, help="defocus blur sigma in px")
+    group.add_argument("--sim-drift", type=float, default=0.0, help="slow drift in px per second")
+    group.add_argument("--sim-shake", type=float, default=0.0, help="shake RMS in px")
+    group.add_argument("--sim-tempo", type=float, default=1.0, help="actor tempo (0.8 = slower)")
+    group.add_argument(
+        "--sim-bump-at",
+        type=float,
+        action="append",
+        default=[],
+        help="session second at which the tripod is bumped (repeatable)",
+    )
+
+
+def _sim_controls(args: argparse.Namespace) -> object:
+    from capture_assist.devices.simulated import SceneControls
+
+    return SceneControls(
+        cast_cct_k=args.sim_cast_k,
+        exposure_ev=args.sim_exposure_ev,
+        noise_sigma=args.sim_noise,
+        defocus_sigma_px=args.sim_blur,
+        drift_px_per_s=args.sim_drift,
+        shake_rms_px=args.sim_shake,
+        tempo=args.sim_tempo,
+        bump_times_s=tuple(args.sim_bump_at),
+    )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="capture-assist",
+        description="Tethered capture for AI training datasets. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"capture-assist {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    gui = commands.add_parser("gui", help="open the window (the default)")
+    gui.add_argument("shotlist", nargs="?", type=Path, default=DEMO_SHOTLIST)
+    gui.add_argument("--out", type=Path, help="session folder (default: sessions/<project>-<time>)")
+    gui.add_argument("--resume", action="store_true", help="continue the session in --out")
+    gui.add_argument(
+        "--simulate", action="store_true", help="use the simulated set for every camera"
+    )
+    _add_sim_flags(gui)
+
+    check = commands.add_parser("check", help="validate a shot list and summarise it")
+    check.add_argument("shotlist", type=Path)
+
+    run = commands.add_parser("run", help="shoot a shot list headless")
+    run.add_argument("shotlist", type=Path)
+    run.add_argument("--out", type=Path, required=True, help="session folder")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted session")
+    run.add_argument(
+        "--simulate", action="store_true", help="use the simulated set for every camera"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_sim_flags(run)
+    return parser
+
+
+def _check(path: Path) -> int:
+    from capture_assist.shotlist.loader import ShotListError, load_shotlist
+    from capture_assist.shotlist.matrix import expand
+    from capture_assist.shotlist.summary import summarise
+
+    try:
+        loaded = load_shotlist(path)
+    except ShotListError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        count = len(error.problems)
+        print(f"{count} problem{'s' if count != 1 else ''} in {path}", file=sys.stderr)
+        return 1
+    print(summarise(loaded.model, expand(loaded.model)).render())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from capture_assist.clock import SessionClock
+    from capture_assist.devices.base import DeviceError
+    from capture_assist.devices.factory import open_cameras
+    from capture_assist.pipeline.worker import DeviceWorker
+    from capture_assist.session.runner import SessionExistsError, SessionRunner, StepOutcome
+    from capture_assist.shotlist.loader import ShotListError, load_shotlist
+
+    try:
+        loaded = load_shotlist(args.shotlist)
+    except ShotListError as error:
+        print(error, file=sys.stderr)
+        return 1
+    clock = SessionClock()
+    try:
+        cameras = open_cameras(
+            loaded.model,
+            clock,
+            sim_controls=_sim_controls(args),  # type: ignore[arg-type]
+            force_simulated=args.simulate,
+        )
+    except DeviceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    workers = {camera_id: DeviceWorker(camera, live=False) for camera_id, camera in cameras.items()}
+    for worker in workers.values():
+        worker.start()
+    runner = SessionRunner(loaded, args.out, workers, clock)
+    runner.notification.connect(
+        lambda level, message: tqdm.write(f"{level}: {message}", file=sys.stderr)
+    )
+    try:
+        interrupted = runner.open_session(resume=args.resume)
+    except SessionExistsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for step_id in interrupted:
+        print(f"resuming: {step_id} was interrupted and will be redone", file=sys.stderr)
+    done, total = runner.progress()
+    outcomes: list[StepOutcome] = []
+    try:
+        with tqdm(
+            total=total, initial=done, unit="step", disable=args.no_progress, file=sys.stderr
+        ) as bar:
+            runner.step_finished.connect(lambda outcome: bar.update(1 if outcome.ok else 0))
+            outcomes = runner.run_all()
+        done, total = runner.progress()
+    finally:
+        runner.close()
+        for worker in workers.values():
+            worker.stop()
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    print(
+        f"{loaded.model.project.id}: {done}/{total} steps done this session folder "
+        f"({len(outcomes) - len(failed)} captured now, {len(failed)} failed) -> {args.out}"
+    )
+    for outcome in failed:
+        print(f"  FAILED {outcome.step_id} attempt {outcome.attempt}: {outcome.error}")
+    if failed:
+        print("Fix the camera, then run again with --resume to continue.", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from capture_assist.ui.app import run_app
+
+    out = args.out
+    if out is None:
+        out = Path("sessions") / f"{args.shotlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    return run_app(
+        args.shotlist,
+        out,
+        resume=args.resume,
+        simulate=args.simulate,
+        sim_controls=_sim_controls(args),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or sys.argv[1:])])
+    if args.command == "check":
+        return _check(args.shotlist)
+    if args.command == "run":
+        return _run(args)
+    return _gui(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

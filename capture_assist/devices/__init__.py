@@ -1,0 +1,1 @@
+"""Hardware: simulated set, gphoto2 cameras, OpenCV capture sources (no Qt)."""

@@ -1,0 +1,1 @@
+"""Live: per-source device threads, latest-frame slots, analysis scheduling."""

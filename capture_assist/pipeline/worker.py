@@ -1,0 +1,147 @@
+"""One thread per device: every call to a device happens on its thread.
+
+libgphoto2 allows one command in flight per camera, so live view and captures
+are interleaved on the device's own thread: queued commands run between
+frames, and the newest frame waits in a slot that readers poll without ever
+blocking the device.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from psygnal import Signal
+
+from capture_assist.devices.base import DeviceError, Frame, StillCamera
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SlotReading:
+    """The newest frame and how many frames the reader never saw."""
+
+    frame: Frame | None
+    frames_delivered: int
+    frames_replaced_unread: int
+
+
+class LatestFrameSlot:
+    """Holds only the newest frame; a slow reader misses frames instead of queueing them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._frame: Frame | None = None
+        self._delivered = 0
+        self._replaced_unread = 0
+        self._unread = False
+
+    def put(self, frame: Frame) -> None:
+        """Store ``frame``, replacing the previous one."""
+        with self._lock:
+            if self._unread:
+                self._replaced_unread += 1
+            self._frame = frame
+            self._delivered += 1
+            self._unread = True
+
+    def take(self) -> SlotReading:
+        """Return the newest frame (possibly one already seen) and the counters."""
+        with self._lock:
+            self._unread = False
+            return SlotReading(self._frame, self._delivered, self._replaced_unread)
+
+
+class DeviceWorker:
+    """Runs one camera on its own thread: live frames when idle, commands in order.
+
+    Parameters
+    ----------
+    camera
+        The device; no other thread may call it once the worker started.
+    live
+        Whether to read live frames between commands.
+    """
+
+    frame_arrived = Signal(object)
+    error = Signal(str, str)
+
+    def __init__(self, camera: StillCamera, *, live: bool = True) -> None:
+        self.camera = camera
+        self.slot = LatestFrameSlot()
+        self._live = threading.Event()
+        if live:
+            self._live.set()
+        self._commands: queue.Queue[tuple[Callable[[], Any], Future[Any]] | None] = queue.Queue()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"device-{camera.source_id}", daemon=True
+        )
+        self._started = False
+
+    @property
+    def source_id(self) -> str:
+        """The camera id."""
+        return self.camera.source_id
+
+    def start(self) -> None:
+        """Open the device on its thread and begin serving."""
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def set_live(self, enabled: bool) -> None:
+        """Turn live frames on or off (commands run either way)."""
+        if enabled:
+            self._live.set()
+        else:
+            self._live.clear()
+
+    def submit(self, command: Callable[[], T]) -> Future[T]:
+        """Run ``command`` on the device thread; its result or exception lands in the future."""
+        future: Future[T] = Future()
+        self._commands.put((command, future))
+        return future
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Finish the queued commands, close the device and end the thread."""
+        if self._started:
+            self._commands.put(None)
+            self._thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        try:
+            self.camera.open()
+        except DeviceError as error:
+            self.error.emit(self.source_id, str(error))
+        while True:
+            live = self._live.is_set()
+            try:
+                # Block only when idle: with live view on, a command waits at most one frame.
+                item = self._commands.get(block=not live)
+            except queue.Empty:
+                self._read_live_frame()
+                continue
+            if item is None:
+                break
+            command, future = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(command())
+                except BaseException as exc:
+                    future.set_exception(exc)
+        self.camera.close()
+
+    def _read_live_frame(self) -> None:
+        try:
+            frame = self.camera.read_frame()
+        except DeviceError as error:
+            self.error.emit(self.source_id, str(error))
+            self._live.clear()
+            return
+        self.slot.put(frame)
+        self.frame_arrived.emit(frame)

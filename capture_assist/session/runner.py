@@ -1,0 +1,438 @@
+"""The run: an explicit state machine over the take matrix, persisted in SQLite.
+
+Every transition is written to the session database before it is announced,
+and a take counts as done only once every camera's media is renamed into place,
+its checksum recorded and its sidecar written. A crash at any instant leaves
+either no take or a whole one; ``open_session(resume=True)`` continues at the
+first unfinished step and never redoes a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from capture_assist.devices.simulated import SimulatedCamera
+from capture_assist.session.database import SessionDatabase, StepRow
+from capture_assist.storage.atomic import PartialFile, file_digest, find_partials
+from capture_assist.storage.sidecar import (
+    build_reference_sidecar,
+    build_take_sidecar,
+    sidecar_path_for,
+    write_sidecar,
+)
+from psygnal import Signal
+
+from capture_assist import __version__
+from capture_assist.clock import SUPPORTED_RATES, SessionClock
+from capture_assist.devices.base import CapturedStill, DeviceError, StillCamera
+from capture_assist.pipeline.worker import DeviceWorker
+from capture_assist.shotlist.loader import LoadedShotList
+from capture_assist.shotlist.matrix import Setup, Take, TakeMatrix, expand
+from capture_assist.shotlist.model import Camera
+
+INCOMPLETE_FOLDER = "_incomplete"
+REFERENCE_FOLDER = "_reference"
+DATABASE_NAME = "session.sqlite"
+CAPTURE_TIMEOUT_S = 30.0
+
+
+class RunnerState(StrEnum):
+    """Where the run is."""
+
+    IDLE = "idle"
+    READY = "ready"
+    CAPTURING = "capturing"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+
+
+class SessionExistsError(RuntimeError):
+    """The output folder already holds a session and resume was not asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing the crew does: a setup's reference frame, or a take."""
+
+    step_id: str
+    setup: Setup
+    take: Take | None
+
+    @property
+    def is_reference(self) -> bool:
+        """Whether this is a reference-frame step."""
+        return self.take is None
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What one step produced."""
+
+    step_id: str
+    attempt: int
+    ok: bool
+    files: tuple[Path, ...]
+    error: str | None
+
+
+def steps_of(matrix: TakeMatrix) -> tuple[Step, ...]:
+    """Return the steps in shooting order: each setup's reference frame, then its takes."""
+    steps: list[Step] = []
+    for setup in matrix.setups:
+        steps.append(Step(setup.reference_id, setup, None))
+        steps.extend(Step(take.take_id, setup, take) for take in setup.takes)
+    return tuple(steps)
+
+
+def _timecode_rate(camera: Camera) -> float:
+    rate = camera.records.frame_rate
+    return min(SUPPORTED_RATES, key=lambda candidate: abs(candidate - rate))
+
+
+class SessionRunner:
+    """Walks a shot list's steps, capturing each on every camera at once.
+
+    Parameters
+    ----------
+    shotlist
+        The loaded shot list.
+    out_dir
+        The session folder (media, sidecars, ``session.sqlite``).
+    workers
+        One started device worker per camera id of the shot list.
+    clock
+        The session clock shared with the devices.
+    """
+
+    state_changed = Signal(str)
+    step_finished = Signal(object)
+    notification = Signal(str, str)
+
+    def __init__(
+        self,
+        shotlist: LoadedShotList,
+        out_dir: Path,
+        workers: Mapping[str, DeviceWorker],
+        clock: SessionClock,
+    ) -> None:
+        self.loaded = shotlist
+        self.shotlist = shotlist.model
+        self.out_dir = out_dir
+        self.workers = dict(workers)
+        self.clock = clock
+        self.matrix = expand(self.shotlist)
+        self.steps = steps_of(self.matrix)
+        self._cameras = {camera.id: camera for camera in self.shotlist.cameras}
+        missing = set(self._cameras) - set(self.workers)
+        if missing:
+            raise ValueError(f"no device for camera(s) {', '.join(sorted(missing))}")
+        self._state = RunnerState.IDLE
+        self._lock = threading.Lock()
+        self.db: SessionDatabase | None = None
+
+    @property
+    def state(self) -> RunnerState:
+        """The current state."""
+        return self._state
+
+    def _set_state(self, state: RunnerState) -> None:
+        self._state = state
+        self.state_changed.emit(state.value)
+
+    def _database(self) -> SessionDatabase:
+        if self.db is None:
+            raise RuntimeError("open the session first")
+        return self.db
+
+    def open_session(self, *, resume: bool) -> list[str]:
+        """Create or reopen the session; return ids of steps interrupted by a crash.
+
+        Raises
+        ------
+        SessionExistsError
+            When the folder holds a session and ``resume`` is false.
+        """
+        database_path = self.out_dir / DATABASE_NAME
+        if database_path.exists() and not resume:
+            raise SessionExistsError(
+                f"{self.out_dir} already holds a session; add --resume to continue it "
+                "or choose another --out folder"
+            )
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.db = SessionDatabase(database_path)
+        meta = self.db.meta()
+        if meta.get("shotlist_sha256") not in (None, self.loaded.sha256):
+            self.notification.emit(
+                "warning",
+                "the shot list changed since this session started; finished takes are kept "
+                "and new takes are added",
+            )
+        self.db.initialise(
+            {
+                "project_id": self.shotlist.project.id,
+                "shotlist_path": str(self.loaded.path),
+                "shotlist_sha256": self.loaded.sha256,
+                "software_version": __version__,
+                "session_origin_wall": meta.get(
+                    "session_origin_wall", self.clock.origin_wall.isoformat()
+                ),
+            },
+            [
+                StepRow(
+                    step.step_id,
+                    "reference" if step.is_reference else "take",
+                    step.setup.setup_id,
+                    ordinal,
+                )
+                for ordinal, step in enumerate(self.steps)
+            ],
+        )
+        shutil.copyfile(self.loaded.path, self.out_dir / "shotlist.yaml")
+        interrupted = self.db.abandon_interrupted()
+        for step_id, attempt in interrupted:
+            self._set_aside(step_id, attempt)
+        for partial in find_partials(self.out_dir):
+            if INCOMPLETE_FOLDER not in partial.parts:
+                self._move_to_incomplete(partial, "partials")
+        self._set_state(RunnerState.READY)
+        return [step_id for step_id, _attempt in interrupted]
+
+    def _move_to_incomplete(self, path: Path, *where: str) -> None:
+        relative = path.relative_to(self.out_dir)
+        target = self.out_dir.joinpath(INCOMPLETE_FOLDER, *where, relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(target)
+
+    def _set_aside(self, step_id: str, attempt: int) -> None:
+        """Keep an interrupted attempt's files, but out of the dataset's way."""
+        database = self._database()
+        for record in database.files(step_id, attempt):
+            for relative in (record.relative_path, record.sidecar_path):
+                path = self.out_dir / relative
+                if path.exists():
+                    self._move_to_incomplete(path, step_id, f"a{attempt:02d}")
+        step = next((s for s in self.steps if s.step_id == step_id), None)
+        if step is not None:
+            # The crash may have come after the rename and before the database row.
+            for camera_id, angle_id in step.setup.placement.camera_angles:
+                stem = self._relative_stem(step, camera_id, angle_id, attempt)
+                for path in (self.out_dir / stem).parent.glob(Path(stem).name + ".*"):
+                    self._move_to_incomplete(path, step_id, f"a{attempt:02d}")
+
+    def close(self) -> None:
+        """Close the database."""
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def next_step(self) -> Step | None:
+        """Return the first step not yet done, in shooting order."""
+        statuses = self._database().statuses()
+        for step in self.steps:
+            if statuses.get(step.step_id) != "done":
+                return step
+        return None
+
+    def progress(self) -> tuple[int, int]:
+        """Return (steps done, steps in the matrix)."""
+        statuses = self._database().statuses()
+        done = sum(1 for step in self.steps if statuses.get(step.step_id) == "done")
+        return done, len(self.steps)
+
+    def _relative_stem(self, step: Step, camera_id: str, angle_id: str, attempt: int) -> str:
+        if step.take is None:
+            stem = f"{REFERENCE_FOLDER}/{step.setup.setup_id}/{step.setup.setup_id}_{camera_id}"
+            return stem if attempt == 1 else f"{stem}_a{attempt:02d}"
+        return step.take.relative_path(
+            self.shotlist.naming, self.shotlist.project.id, camera_id, angle_id, attempt
+        )
+
+    def capture(self, step: Step, *, retake: bool = False) -> StepOutcome:
+        """Capture ``step`` on every camera at once; block until all are stored or failed."""
+        with self._lock:
+            database = self._database()
+            self._set_state(RunnerState.CAPTURING)
+            attempt = database.begin_attempt(step.step_id, self.clock.now(), retake=retake)
+            started_wall = datetime.now(UTC)
+            started_s = self.clock.now()
+            camera_angles = step.setup.placement.camera_angles
+            barrier = threading.Barrier(len(camera_angles))
+            futures: list[tuple[str, str, Future[tuple[CapturedStill, Path]]]] = []
+            for camera_id, angle_id in camera_angles:
+                worker = self.workers[camera_id]
+                stem = self._relative_stem(step, camera_id, angle_id, attempt)
+                futures.append(
+                    (
+                        camera_id,
+                        angle_id,
+                        worker.submit(self._capture_command(worker, step, stem, barrier)),
+                    )
+                )
+            stored: list[Path] = []
+            errors: list[str] = []
+            results: list[tuple[str, str, CapturedStill, Path]] = []
+            for camera_id, angle_id, future in futures:
+                try:
+                    captured, final_path = future.result(timeout=CAPTURE_TIMEOUT_S)
+                except TimeoutError:
+                    errors.append(
+                        f"camera {camera_id} did not finish the capture within "
+                        f"{CAPTURE_TIMEOUT_S:.0f} s; check its cable and power"
+                    )
+                    continue
+                except (DeviceError, OSError) as error:
+                    errors.append(f"camera {camera_id}: {error}")
+                    continue
+                results.append((camera_id, angle_id, captured, final_path))
+            first_trigger = min((r[2].timestamp_s for r in results), default=0.0)
+            for camera_id, angle_id, captured, final_path in results:
+                try:
+                    sidecar = self._store(
+                        step,
+                        attempt,
+                        camera_id,
+                        angle_id,
+                        captured,
+                        final_path,
+                        started_wall=started_wall,
+                        started_s=started_s,
+                        skew_s=captured.timestamp_s - first_trigger,
+                    )
+                except OSError as error:
+                    errors.append(f"camera {camera_id}: could not store the file: {error}")
+                    continue
+                stored.extend((final_path, sidecar))
+            ok = not errors
+            error_text = "; ".join(errors) if errors else None
+            database.finish_attempt(
+                step.step_id, attempt, ok=ok, session_time_s=self.clock.now(), error=error_text
+            )
+            outcome = StepOutcome(step.step_id, attempt, ok, tuple(stored), error_text)
+            if not ok:
+                kept = f" Kept {len(stored) // 2} file(s) of this attempt." if stored else ""
+                self.notification.emit(
+                    "error", f"{step.step_id} failed: {error_text}.{kept} Retake it when fixed."
+                )
+            self.step_finished.emit(outcome)
+            self._set_state(RunnerState.READY if self.next_step() else RunnerState.FINISHED)
+            return outcome
+
+    def _capture_command(
+        self, worker: DeviceWorker, step: Step, stem: str, barrier: threading.Barrier
+    ) -> _CaptureCommand:
+        action = None
+        if step.take is not None:
+            action = next(a for a in self.shotlist.actions if a.id == step.take.action)
+        return _CaptureCommand(
+            camera=worker.camera,
+            final_path=self.out_dir / f"{stem}.jpg",
+            barrier=barrier,
+            clock=self.clock,
+            action_schedule=(action.expected_duration_s, action.beat_schedule())
+            if action
+            else None,
+        )
+
+    def _store(
+        self,
+        step: Step,
+        attempt: int,
+        camera_id: str,
+        angle_id: str,
+        captured: CapturedStill,
+        final_path: Path,
+        *,
+        started_wall: datetime,
+        started_s: float,
+        skew_s: float,
+    ) -> Path:
+        database = self._database()
+        camera = self._cameras[camera_id]
+        digest = file_digest(final_path)
+        if digest.size_bytes != captured.size_bytes:
+            raise OSError(
+                f"{final_path.name}: {digest.size_bytes} bytes on disk, "
+                f"the camera reported {captured.size_bytes}"
+            )
+        relative = final_path.relative_to(self.out_dir).as_posix()
+        rate = _timecode_rate(camera)
+        finished_s = self.clock.now()
+        worker = self.workers[camera_id]
+        common = {
+            "shotlist": self.shotlist,
+            "shotlist_path": str(self.loaded.path),
+            "shotlist_sha256": self.loaded.sha256,
+            "camera": camera,
+            "angle_id": angle_id,
+            "attempt": attempt,
+            "media_relative_path": relative,
+            "digest": digest,
+            "mime": "image/jpeg",
+            "identity": worker.camera.identity(),
+            "settings": captured.settings,
+            "started_at": started_wall,
+            "finished_at": datetime.now(UTC),
+            "session_start_s": started_s,
+            "session_end_s": finished_s,
+            "timecode": self.clock.timecode(captured.timestamp_s, rate),
+            "timecode_rate": rate,
+            "trigger_skew_s": skew_s,
+        }
+        if step.take is None:
+            sidecar = build_reference_sidecar(setup=step.setup, **common)  # type: ignore[arg-type]
+        else:
+            sidecar = build_take_sidecar(take=step.take, **common)  # type: ignore[arg-type]
+        sidecar_path = sidecar_path_for(final_path)
+        write_sidecar(sidecar_path, sidecar)
+        database.record_file(
+            step.step_id,
+            attempt,
+            camera_id,
+            relative,
+            sidecar_path.relative_to(self.out_dir).as_posix(),
+            digest.sha256,
+            digest.size_bytes,
+        )
+        return sidecar_path
+
+    def run_all(self) -> list[StepOutcome]:
+        """Capture every remaining step in order (the headless path)."""
+        outcomes = []
+        while (step := self.next_step()) is not None:
+            outcome = self.capture(step)
+            outcomes.append(outcome)
+            if not outcome.ok:
+                self._set_state(RunnerState.STOPPED)
+                break
+        return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class _CaptureCommand:
+    """Runs on a device's thread: wait for the other cameras, trigger, download, rename."""
+
+    camera: StillCamera
+    final_path: Path
+    barrier: threading.Barrier
+    clock: SessionClock
+    action_schedule: tuple[float, tuple[tuple[str, float, float], ...]] | None
+
+    def __call__(self) -> tuple[CapturedStill, Path]:
+        if isinstance(self.camera, SimulatedCamera) and self.action_schedule is not None:
+            duration, beats = self.action_schedule
+            self.camera.set_action(duration, beats, self.clock.now())
+        with contextlib.suppress(threading.BrokenBarrierError):
+            # Cameras fire together; one that never arrives must not stall the others.
+            self.barrier.wait(timeout=5.0)
+        partial = PartialFile(self.final_path)
+        captured = self.camera.capture_still(partial.temp_path)
+        partial.commit()
+        return captured, self.final_path

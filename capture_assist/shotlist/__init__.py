@@ -1,0 +1,1 @@
+"""The plan: YAML shot list -> validated model -> setups and takes (pure)."""
