@@ -27,6 +27,9 @@ def _add_sim_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sim-shake", type=float, default=0.0, help="shake RMS in px")
     group.add_argument("--sim-tempo", type=float, default=1.0, help="actor tempo (0.8 = slower)")
     group.add_argument(
+        "--sim-capture-delay", type=float, default=0.0, help="seconds each still capture takes"
+    )
+    group.add_argument(
         "--sim-bump-at",
         type=float,
         action="append",
@@ -47,6 +50,7 @@ def _sim_controls(args: argparse.Namespace) -> object:
         shake_rms_px=args.sim_shake,
         tempo=args.sim_tempo,
         bump_times_s=tuple(args.sim_bump_at),
+        capture_delay_s=args.sim_capture_delay,
     )
 
 

@@ -139,7 +139,7 @@ def test_sigkill_at_random_instants_then_resume(demo_shotlist_path: Path, tmp_pa
             process = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
             )
-            time.sleep(rng.uniform(0.8, 3.5))
+            time.sleep(rng.uniform(0.5, 2.3))
             if process.poll() is not None:
                 stderr = process.stderr.read().decode() if process.stderr else ""
                 assert process.returncode == 0, stderr

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from capture_assist.clock import SessionClock
 from capture_assist.devices.base import DeviceError, StillCamera
 from capture_assist.devices.simulated import SceneControls, SimulatedCamera
-from capture_assist.shotlist.model import Camera, ShotList, SimSource
+from capture_assist.shotlist.model import Camera, Gphoto2Source, ShotList, SimSource
 
 
 def open_camera(
@@ -16,6 +16,7 @@ def open_camera(
     *,
     sim_controls: SceneControls | None = None,
     force_simulated: bool = False,
+    delete_from_card: bool = False,
 ) -> StillCamera:
     """Return the device for one camera entry (not yet opened).
 
@@ -36,6 +37,20 @@ def open_camera(
             seed=seed,
             controls=sim_controls,
             angle_id=camera.angles[0],
+            focal_length_mm=camera.records.focal_length_mm or 35.0,
+        )
+    if isinstance(camera.source, Gphoto2Source):
+        # Imported here: loading libgphoto2 costs time and is not needed on the simulated set.
+        from capture_assist.devices.gphoto2_camera import Gphoto2Camera
+
+        return Gphoto2Camera(
+            camera.id,
+            clock=clock,
+            serial=camera.source.serial,
+            port=camera.source.port,
+            model=camera.source.model,
+            nominal_fps=camera.records.frame_rate,
+            delete_from_card=delete_from_card,
         )
     raise DeviceError(
         f"camera {camera.id!r} is a {camera.source.kind} source, which this build cannot drive.",
@@ -53,7 +68,11 @@ def open_cameras(
     """Return a device per camera of the shot list, in shot-list order."""
     return {
         camera.id: open_camera(
-            camera, clock, sim_controls=sim_controls, force_simulated=force_simulated
+            camera,
+            clock,
+            sim_controls=sim_controls,
+            force_simulated=force_simulated,
+            delete_from_card=shotlist.delete_from_card,
         )
         for camera in shotlist.cameras
     }

@@ -1,0 +1,1 @@
+"""The run: take state machine, session database (SQLite), resume."""

@@ -1,0 +1,1 @@
+"""Takes on disk: naming, atomic writes, checksums, sidecars, exports."""
