@@ -7,8 +7,12 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from capture_assist import __version__
+
+if TYPE_CHECKING:
+    from capture_assist.devices.simulated import SceneControls
 
 DEMO_SHOTLIST = Path(__file__).resolve().parent.parent / "shotlists" / "demo.yaml"
 
@@ -38,7 +42,7 @@ def _add_sim_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _sim_controls(args: argparse.Namespace) -> object:
+def _sim_controls(args: argparse.Namespace) -> SceneControls:
     from capture_assist.devices.simulated import SceneControls
 
     return SceneControls(
@@ -123,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         cameras = open_cameras(
             loaded.model,
             clock,
-            sim_controls=_sim_controls(args),  # type: ignore[arg-type]
+            sim_controls=_sim_controls(args),
             force_simulated=args.simulate,
         )
     except DeviceError as error:

@@ -139,7 +139,9 @@ def _srgb_matrix_for_cast(cast_cct_k: float | None) -> npt.NDArray[np.float64]:
     if cast_cct_k is None:
         target_xy = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
     else:
-        target_xy = colour.temperature.CCT_to_xy_Ohno2013(np.array([cast_cct_k, 0.0]))
+        target_xy = colour.XYZ_to_xy(
+            colour.temperature.CCT_to_XYZ_Ohno2013(np.array([cast_cct_k, 0.0]))
+        )
     target = colour.xy_to_XYZ(target_xy)
     adaptation = colour.adaptation.matrix_chromatic_adaptation_VonKries(d50, target, "CAT02")
     srgb = colour.RGB_COLOURSPACES["sRGB"]
@@ -171,7 +173,8 @@ _ENCODE_LUT = _encode_lut()
 def encode_srgb(linear: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint8]:
     """Encode linear light (clipped to 0..1) to 8-bit sRGB through a 4096-entry table."""
     indices = np.clip(linear * 4095.0 + 0.5, 0, 4095).astype(np.uint16)
-    return _ENCODE_LUT[indices]
+    encoded: npt.NDArray[np.uint8] = _ENCODE_LUT[indices]
+    return encoded
 
 
 class SimulatedCamera:
@@ -223,7 +226,7 @@ class SimulatedCamera:
         self._lock = threading.Lock()
         self._controls = controls or SceneControls()
         self._actor = _ActorState()
-        self._manual_bump = np.zeros(3)  # dx px, dy px, rotation deg
+        self._manual_bump: npt.NDArray[np.float64] = np.zeros(3)  # dx px, dy px, rotation deg
         self._geometry = self._layout()
         self._static_cache: tuple[SceneControls, npt.NDArray[np.uint8]] | None = None
         self._sequence = 0
@@ -284,7 +287,7 @@ class SimulatedCamera:
     def bump(self, dx_px: float, dy_px: float, rotation_deg: float = 0.0) -> None:
         """Knock the tripod: framing shifts permanently from the next frame on."""
         with self._lock:
-            self._manual_bump += (dx_px, dy_px, rotation_deg)
+            self._manual_bump += np.array([dx_px, dy_px, rotation_deg])
 
     def inject_fault(self, kind: Literal["disconnect"] | None) -> None:
         """Make the next calls fail as if the cable were pulled (``open()`` clears it)."""
@@ -447,7 +450,7 @@ class SimulatedCamera:
             * BASE_EXPOSURE_GAIN
             * 2**controls.exposure_ev
         )
-        linear = cv2.transform(scene, matrix.astype(np.float32))
+        linear = np.asarray(cv2.transform(scene, matrix.astype(np.float32)), np.float32)
         encoded = encode_srgb(linear)
         self._static_cache = (key, encoded)
         return encoded
@@ -543,10 +546,12 @@ class SimulatedCamera:
         canvas = self._static_frame(controls).copy()
         beat = self._draw_actor(canvas, at_s)
         dx, dy, rotation = self.camera_motion(at_s, self._sequence)
-        transform = cv2.getRotationMatrix2D((self.width / 2, self.height / 2), -rotation, 1.0)
-        transform[:, 2] += (dx, dy)
+        transform = np.asarray(
+            cv2.getRotationMatrix2D((self.width / 2, self.height / 2), -rotation, 1.0), np.float64
+        )
+        transform[:, 2] += np.array([dx, dy])
         if dx or dy or rotation:
-            canvas = cv2.warpAffine(
+            canvas = cv2.warpAffine(  # type: ignore[assignment]
                 canvas,
                 transform,
                 (self.width, self.height),
@@ -555,11 +560,11 @@ class SimulatedCamera:
             )
         if controls.defocus_sigma_px > 0:
             sigma = controls.defocus_sigma_px * self.height / REFERENCE_HEIGHT_PX
-            canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
+            canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)  # type: ignore[assignment]
         if controls.noise_sigma > 0:
             cv2.setRNGSeed(hash((self.seed, self._sequence)) & 0x7FFFFFFF)
-            cv2.randn(self._noise_buffer, 0, controls.noise_sigma)
-            canvas = cv2.add(canvas, self._noise_buffer, dtype=cv2.CV_8U)
+            cv2.randn(self._noise_buffer, 0, controls.noise_sigma)  # type: ignore[call-overload]
+            canvas = cv2.add(canvas, self._noise_buffer, dtype=cv2.CV_8U)  # type: ignore[assignment]
         corners = cv2.transform(self._geometry.chart_corners[None].astype(np.float64), transform)[0]
         _beat, action_time = self.beat_at(at_s)
         truth = {

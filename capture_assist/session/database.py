@@ -178,7 +178,7 @@ class SessionDatabase:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.execute("PRAGMA foreign_keys=ON")
-        version = self._connection.execute("PRAGMA user_version").fetchone()[0]
+        version = int(self._connection.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{path} was written by a newer capture-assist (schema {version}); update the app"
@@ -293,7 +293,7 @@ class SessionDatabase:
             ).fetchone()
             if row is None:
                 raise KeyError(step_id)
-            status, attempts = row
+            status, attempts = str(row[0]), int(row[1])
             if status == TakeStatus.RECORDING:
                 raise ValueError(f"{step_id} is already recording")
             if status == TakeStatus.DONE and not retake:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from capture_assist.devices.simulated import SimulatedCamera
 from capture_assist.session.database import SessionDatabase, StepRow
-from capture_assist.storage.atomic import PartialFile, file_digest, find_partials
+from capture_assist.storage.atomic import FileDigest, PartialFile, file_digest, find_partials
 from capture_assist.storage.sidecar import (
     build_reference_sidecar,
     build_take_sidecar,
@@ -41,7 +41,8 @@ from capture_assist.shotlist.model import Camera
 INCOMPLETE_FOLDER = "_incomplete"
 REFERENCE_FOLDER = "_reference"
 DATABASE_NAME = "session.sqlite"
-CAPTURE_TIMEOUT_S = 30.0
+# Longer than any device's own capture guard, so the device reports first.
+CAPTURE_TIMEOUT_S = 60.0
 
 
 class RunnerState(StrEnum):
@@ -205,11 +206,12 @@ class SessionRunner:
         self._set_state(RunnerState.READY)
         return [step_id for step_id, _attempt in interrupted]
 
-    def _move_to_incomplete(self, path: Path, *where: str) -> None:
+    def _move_to_incomplete(self, path: Path, *where: str) -> Path:
         relative = path.relative_to(self.out_dir)
         target = self.out_dir.joinpath(INCOMPLETE_FOLDER, *where, relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         path.replace(target)
+        return target
 
     def _set_aside(self, step_id: str, attempt: int) -> None:
         """Keep an interrupted attempt's files, but out of the dataset's way."""
@@ -240,6 +242,10 @@ class SessionRunner:
             if statuses.get(step.step_id) != "done":
                 return step
         return None
+
+    def step_statuses(self) -> dict[str, str]:
+        """Return each step's status (pending, recording, done, failed) by id."""
+        return self._database().statuses()
 
     def progress(self) -> tuple[int, int]:
         """Return (steps done, steps in the matrix)."""
@@ -276,7 +282,6 @@ class SessionRunner:
                         worker.submit(self._capture_command(worker, step, stem, barrier)),
                     )
                 )
-            stored: list[Path] = []
             errors: list[str] = []
             results: list[tuple[str, str, CapturedStill, Path]] = []
             for camera_id, angle_id, future in futures:
@@ -293,29 +298,53 @@ class SessionRunner:
                     continue
                 results.append((camera_id, angle_id, captured, final_path))
             first_trigger = min((r[2].timestamp_s for r in results), default=0.0)
+            stored: list[_StoredFile] = []
             for camera_id, angle_id, captured, final_path in results:
                 try:
-                    sidecar = self._store(
-                        step,
-                        attempt,
-                        camera_id,
-                        angle_id,
-                        captured,
-                        final_path,
-                        started_wall=started_wall,
-                        started_s=started_s,
-                        skew_s=captured.timestamp_s - first_trigger,
+                    stored.append(
+                        self._store(
+                            step,
+                            attempt,
+                            camera_id,
+                            angle_id,
+                            captured,
+                            final_path,
+                            started_wall=started_wall,
+                            started_s=started_s,
+                            skew_s=captured.timestamp_s - first_trigger,
+                        )
                     )
                 except OSError as error:
                     errors.append(f"camera {camera_id}: could not store the file: {error}")
-                    continue
-                stored.extend((final_path, sidecar))
             ok = not errors
+            if not ok:
+                # Keep every byte, but out of the dataset's tree: the step is not done.
+                stored = [self._keep_aside(item, step.step_id, attempt) for item in stored]
+            for item in stored:
+                database.record_file(
+                    step.step_id,
+                    attempt,
+                    item.camera_id,
+                    item.media.relative_to(self.out_dir).as_posix(),
+                    item.sidecar.relative_to(self.out_dir).as_posix(),
+                    item.digest.sha256,
+                    item.digest.size_bytes,
+                )
             error_text = "; ".join(errors) if errors else None
             database.finish_attempt(
                 step.step_id, attempt, ok=ok, session_time_s=self.clock.now(), error=error_text
             )
-            outcome = StepOutcome(step.step_id, attempt, ok, tuple(stored), error_text)
+            if not ok:
+                kept = (
+                    f" Kept {len(stored)} file(s) of this attempt in {INCOMPLETE_FOLDER}/."
+                    if stored
+                    else ""
+                )
+                self.notification.emit(
+                    "error", f"{step.step_id} failed: {error_text}.{kept} Retake it when fixed."
+                )
+            files = tuple(path for item in stored for path in (item.media, item.sidecar))
+            outcome = StepOutcome(step.step_id, attempt, ok, files, error_text)
             if not ok:
                 kept = f" Kept {len(stored) // 2} file(s) of this attempt." if stored else ""
                 self.notification.emit(
@@ -353,8 +382,7 @@ class SessionRunner:
         started_wall: datetime,
         started_s: float,
         skew_s: float,
-    ) -> Path:
-        database = self._database()
+    ) -> _StoredFile:
         camera = self._cameras[camera_id]
         digest = file_digest(final_path)
         if digest.size_bytes != captured.size_bytes:
@@ -392,16 +420,13 @@ class SessionRunner:
             sidecar = build_take_sidecar(take=step.take, **common)  # type: ignore[arg-type]
         sidecar_path = sidecar_path_for(final_path)
         write_sidecar(sidecar_path, sidecar)
-        database.record_file(
-            step.step_id,
-            attempt,
-            camera_id,
-            relative,
-            sidecar_path.relative_to(self.out_dir).as_posix(),
-            digest.sha256,
-            digest.size_bytes,
-        )
-        return sidecar_path
+        return _StoredFile(camera_id, final_path, sidecar_path, digest)
+
+    def _keep_aside(self, item: _StoredFile, step_id: str, attempt: int) -> _StoredFile:
+        where = (step_id, f"a{attempt:02d}")
+        media = self._move_to_incomplete(item.media, *where)
+        sidecar = self._move_to_incomplete(item.sidecar, *where)
+        return _StoredFile(item.camera_id, media, sidecar, item.digest)
 
     def run_all(self) -> list[StepOutcome]:
         """Capture every remaining step in order (the headless path)."""
@@ -413,6 +438,16 @@ class SessionRunner:
                 self._set_state(RunnerState.STOPPED)
                 break
         return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredFile:
+    """One camera's media and sidecar, stored under their final names."""
+
+    camera_id: str
+    media: Path
+    sidecar: Path
+    digest: FileDigest
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Pure measurements on frames: frame in, frozen result out."""

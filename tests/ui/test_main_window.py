@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from capture_assist.ui.app import build_window
+from capture_assist.ui.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot: QtBot, demo_shotlist_path: Path, tmp_path: Path) -> MainWindow:
+    main_window = build_window(
+        demo_shotlist_path, tmp_path / "session", resume=False, simulate=False, sim_controls=None
+    )
+    qtbot.addWidget(main_window)
+    main_window.resize(1600, 900)
+    main_window.show()
+    return main_window
+
+
+def test_live_view_shows_frames_from_every_camera(window: MainWindow, qtbot: QtBot) -> None:
+    qtbot.waitUntil(
+        lambda: all(view.frames_painted > 3 for view in window.live_views.values()), timeout=5000
+    )
+    assert window.step_kind_label.text() == "REFERENCE FRAME"
+    assert window.progress_bar.format() == "0 / 14 steps"
+
+
+def test_space_captures_the_reference_then_advances_to_the_first_take(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.progress_bar.value() == 1, timeout=10000)
+    assert window.step_kind_label.text() == "TAKE 1 OF 12"
+    assert window.step_label.text() == "s01 · pick_up_glass · rep 1"
+    assert window.beats_label.text() == "beats: reach → grasp → lift → place"
+    reference = tmp_path / "session" / "_reference" / "daylight.front+side"
+    assert sorted(p.name for p in reference.iterdir()) == [
+        "daylight.front+side_cam_a.jpg",
+        "daylight.front+side_cam_a.json",
+        "daylight.front+side_cam_b.jpg",
+        "daylight.front+side_cam_b.json",
+    ]
+    assert "Saved" in window.status_label.text()
+
+
+def test_ui_stays_responsive_during_a_slow_capture(window: MainWindow, qtbot: QtBot) -> None:
+    for worker in window.workers.values():
+        worker.camera.set_controls(capture_delay_s=1.0)  # type: ignore[attr-defined]
+    ticks = []
+    timer_thread = threading.get_ident()
+    window.frame_timer.timeout.connect(lambda: ticks.append(threading.get_ident()))
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not window.capture_button.isEnabled()
+    qtbot.wait(600)
+    # The event loop kept running the 30 ms frame timer while the cameras were busy.
+    assert len(ticks) >= 10
+    assert set(ticks) == {timer_thread}
+    assert window.progress_bar.value() == 0
+    qtbot.waitUntil(lambda: window.progress_bar.value() == 1, timeout=10000)
+    assert window.capture_button.isEnabled()
+
+
+def test_a_failing_camera_is_reported_in_plain_words(window: MainWindow, qtbot: QtBot) -> None:
+    window.workers["cam_b"].camera.inject_fault("disconnect")  # type: ignore[attr-defined]
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: "failed" in window.status_label.text(), timeout=10000)
+    assert "cam_b" in window.status_label.text()
+    assert window.status_label.objectName() == "statusError"
+    assert window.progress_bar.value() == 0
+    assert window.step_kind_label.text() == "REFERENCE FRAME"
+
+
+def test_closing_stops_the_device_threads(window: MainWindow) -> None:
+    threads = [worker._thread for worker in window.workers.values()]
+    window.close()
+    assert not any(thread.is_alive() for thread in threads)
