@@ -10,6 +10,7 @@ fresh one. Error codes -1, -7 and -10 mean the connection is lost; "busy"
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -214,7 +215,8 @@ class Gphoto2Camera:
             except FutureTimeout:
                 self._abandon()
                 raise ConnectionLostError(
-                    f"camera {self._source_id} did not answer ({description}) within {limit:.0f} s.",
+                    f"camera {self._source_id} did not answer ({description}) "
+                    f"within {limit:.0f} s.",
                     RECONNECT_ADVICE,
                 ) from None
             except gp.GPhoto2Error as error:
@@ -412,7 +414,7 @@ class Gphoto2Camera:
             remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
             event_type, data = self._call(
                 "wait for camera events",
-                lambda: camera.wait_for_event(remaining_ms),
+                functools.partial(camera.wait_for_event, remaining_ms),
                 timeout_s=remaining_ms / 1000 + self.call_timeout_s,
             )
             if event_type == gp.GP_EVENT_FILE_ADDED:

@@ -57,7 +57,8 @@ PATCH_PITCH_MM = 44.6
 PATCH_SIZE_MM = 38.0
 GREY_CARD_REFLECTANCE = 0.18
 CHART_SURROUND_REFLECTANCE = 0.035
-BASE_EXPOSURE_GAIN = 0.95
+# Leaves the light grey patch unclipped under casts down to 2800 K (the white one clips there).
+BASE_EXPOSURE_GAIN = 0.85
 REFERENCE_HEIGHT_PX = 1080.0
 
 # A 24-patch chart that is not a ColorChecker (SpyderCHECKR-24-like colours in sRGB),
@@ -134,18 +135,25 @@ class _Geometry:
 
 
 def _srgb_matrix_for_cast(cast_cct_k: float | None) -> npt.NDArray[np.float64]:
-    """Return the 3x3 matrix taking XYZ under D50 to linear sRGB with the grey row at the cast."""
-    d50 = colour.xy_to_XYZ(colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"])
-    if cast_cct_k is None:
-        target_xy = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
-    else:
-        target_xy = colour.XYZ_to_xy(
-            colour.temperature.CCT_to_XYZ_Ohno2013(np.array([cast_cct_k, 0.0]))
-        )
-    target = colour.xy_to_XYZ(target_xy)
-    adaptation = colour.adaptation.matrix_chromatic_adaptation_VonKries(d50, target, "CAT02")
+    """Return the 3x3 matrix taking XYZ under D50 to linear sRGB with the grey row at the cast.
+
+    The neutral rendering adapts the chart to D65 (sRGB's white). A cast is then a
+    per-channel gain in linear sRGB, as a camera's wrong white balance is: the
+    gains are the linear sRGB of the cast's white point, so that the grey row,
+    compared with its neutral rendering, has exactly the cast's chromaticity.
+    """
+    observer = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]
+    d50 = colour.xy_to_XYZ(observer["D50"])
+    d65 = colour.xy_to_XYZ(observer["D65"])
     srgb = colour.RGB_COLOURSPACES["sRGB"]
-    return np.asarray(srgb.matrix_XYZ_to_RGB @ adaptation, dtype=np.float64)
+    neutral = srgb.matrix_XYZ_to_RGB @ colour.adaptation.matrix_chromatic_adaptation_VonKries(
+        d50, d65, "CAT02"
+    )
+    if cast_cct_k is None:
+        return np.asarray(neutral, dtype=np.float64)
+    cast_white = colour.temperature.CCT_to_XYZ_Ohno2013(np.array([cast_cct_k, 0.0]))
+    gains = srgb.matrix_XYZ_to_RGB @ (cast_white / cast_white[1])
+    return np.asarray(np.diag(gains) @ neutral, dtype=np.float64)
 
 
 def colorchecker_reference_xyz() -> npt.NDArray[np.float64]:
@@ -563,7 +571,8 @@ class SimulatedCamera:
             canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)  # type: ignore[assignment]
         if controls.noise_sigma > 0:
             cv2.setRNGSeed(hash((self.seed, self._sequence)) & 0x7FFFFFFF)
-            cv2.randn(self._noise_buffer, 0, controls.noise_sigma)  # type: ignore[call-overload]
+            sigma = (controls.noise_sigma,) * 3
+            cv2.randn(self._noise_buffer, (0.0, 0.0, 0.0), sigma)  # type: ignore[call-overload]
             canvas = cv2.add(canvas, self._noise_buffer, dtype=cv2.CV_8U)  # type: ignore[assignment]
         corners = cv2.transform(self._geometry.chart_corners[None].astype(np.float64), transform)[0]
         _beat, action_time = self.beat_at(at_s)

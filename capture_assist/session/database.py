@@ -237,7 +237,7 @@ class SessionDatabase:
 
     def meta(self) -> dict[str, str]:
         """Return the session's metadata."""
-        return {key: value for key, value in self._query("SELECT key, value FROM meta")}
+        return dict(self._query("SELECT key, value FROM meta"))
 
     @staticmethod
     def _step(row: tuple[Any, ...]) -> StepRecord:
@@ -275,9 +275,7 @@ class SessionDatabase:
 
     def statuses(self) -> dict[str, str]:
         """Return each step's status by id."""
-        return {
-            step_id: status for step_id, status in self._query("SELECT step_id, status FROM steps")
-        }
+        return dict(self._query("SELECT step_id, status FROM steps"))
 
     def begin_attempt(self, step_id: str, session_time_s: float, *, retake: bool = False) -> int:
         """Start a new attempt of a step and return its number.
@@ -458,7 +456,4 @@ class SessionDatabase:
 
     def counts(self) -> dict[str, int]:
         """Return how many steps are in each status."""
-        return {
-            status: count
-            for status, count in self._query("SELECT status, COUNT(*) FROM steps GROUP BY status")
-        }
+        return dict(self._query("SELECT status, COUNT(*) FROM steps GROUP BY status"))

@@ -19,8 +19,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from psygnal import Signal
+
+from capture_assist import __version__
+from capture_assist.clock import SUPPORTED_RATES, SessionClock
+from capture_assist.devices.base import CapturedStill, DeviceError, StillCamera
 from capture_assist.devices.simulated import SimulatedCamera
+from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.database import SessionDatabase, StepRow
+from capture_assist.shotlist.loader import LoadedShotList
+from capture_assist.shotlist.matrix import Setup, Take, TakeMatrix, expand
+from capture_assist.shotlist.model import Camera
 from capture_assist.storage.atomic import FileDigest, PartialFile, file_digest, find_partials
 from capture_assist.storage.sidecar import (
     build_reference_sidecar,
@@ -28,15 +37,6 @@ from capture_assist.storage.sidecar import (
     sidecar_path_for,
     write_sidecar,
 )
-from psygnal import Signal
-
-from capture_assist import __version__
-from capture_assist.clock import SUPPORTED_RATES, SessionClock
-from capture_assist.devices.base import CapturedStill, DeviceError, StillCamera
-from capture_assist.pipeline.worker import DeviceWorker
-from capture_assist.shotlist.loader import LoadedShotList
-from capture_assist.shotlist.matrix import Setup, Take, TakeMatrix, expand
-from capture_assist.shotlist.model import Camera
 
 INCOMPLETE_FOLDER = "_incomplete"
 REFERENCE_FOLDER = "_reference"
@@ -335,21 +335,15 @@ class SessionRunner:
                 step.step_id, attempt, ok=ok, session_time_s=self.clock.now(), error=error_text
             )
             if not ok:
-                kept = (
-                    f" Kept {len(stored)} file(s) of this attempt in {INCOMPLETE_FOLDER}/."
-                    if stored
-                    else ""
-                )
+                cameras = ", ".join(item.camera_id for item in stored)
+                kept = f" Kept what {cameras} captured in {INCOMPLETE_FOLDER}/." if stored else ""
                 self.notification.emit(
-                    "error", f"{step.step_id} failed: {error_text}.{kept} Retake it when fixed."
+                    "error",
+                    f"{step.step_id} failed: {(error_text or '').rstrip('.')}.{kept} "
+                    "Retake it when fixed.",
                 )
             files = tuple(path for item in stored for path in (item.media, item.sidecar))
             outcome = StepOutcome(step.step_id, attempt, ok, files, error_text)
-            if not ok:
-                kept = f" Kept {len(stored) // 2} file(s) of this attempt." if stored else ""
-                self.notification.emit(
-                    "error", f"{step.step_id} failed: {error_text}.{kept} Retake it when fixed."
-                )
             self.step_finished.emit(outcome)
             self._set_state(RunnerState.READY if self.next_step() else RunnerState.FINISHED)
             return outcome

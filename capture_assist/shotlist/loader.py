@@ -36,7 +36,11 @@ class ShotListProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.key_path}: {self.message}" if self.key_path else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.key_path}: {self.message}"
+            if self.key_path
+            else f"{where}: {self.message}"
+        )
 
 
 class ShotListError(ValueError):
@@ -120,7 +124,12 @@ def _unwrap(annotation: Any) -> list[Any]:
     if origin in (typing.Union, types.UnionType):
         return [cls for arg in typing.get_args(annotation) for cls in _unwrap(arg)]
     if origin is tuple:
-        return [cls for arg in typing.get_args(annotation) if arg is not Ellipsis for cls in _unwrap(arg)]
+        return [
+            cls
+            for arg in typing.get_args(annotation)
+            if arg is not Ellipsis
+            for cls in _unwrap(arg)
+        ]
     return [annotation]
 
 

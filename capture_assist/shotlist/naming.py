@@ -51,7 +51,9 @@ def template_fields(template: str) -> list[str]:
         if field_name is None:
             continue
         if field_name == "":
-            raise ValueError("empty placeholder '{}'; name one of " + ", ".join(sorted(PLACEHOLDERS)))
+            raise ValueError(
+                "empty placeholder '{}'; name one of " + ", ".join(sorted(PLACEHOLDERS))
+            )
         names.append(field_name)
     return names
 
@@ -64,9 +66,8 @@ def template_problem(template: str) -> str | None:
         return str(error)
     unknown = [name for name in names if name not in PLACEHOLDERS]
     if unknown:
-        return (
-            f"unknown placeholder {{{unknown[0]}}}; use "
-            + ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+        return f"unknown placeholder {{{unknown[0]}}}; use " + ", ".join(
+            "{" + p + "}" for p in sorted(PLACEHOLDERS)
         )
     if template.startswith("/") or template.strip() == "":
         return "the template must be a relative path, e.g. {lighting}/{angle}/{take_id}_{camera}"

@@ -63,7 +63,8 @@ def _check_ids(shotlist: ShotList) -> Iterator[Finding]:
             if any(not level.strip() for level in levels):
                 yield (
                     ("actions", a_index, "labels", l_index),
-                    f"label {label!r} has an empty level; write levels like interaction/grasp/glass",
+                    f"label {label!r} has an empty level; "
+                    "write levels like interaction/grasp/glass",
                 )
 
 
@@ -88,11 +89,11 @@ def _check_cameras(shotlist: ShotList) -> Iterator[Finding]:
             "cameras that move must cover the same number of angles (one per placement): "
             + described,
         )
-    for a_index, angle in enumerate(shotlist.angles):
-        if angle.id in angle_ids and angle.id not in covered:
+    for a_index, defined in enumerate(shotlist.angles):
+        if defined.id not in covered:
             yield (
                 ("angles", a_index, "id"),
-                f"angle {angle.id!r} is covered by no camera; add it to a camera's angles "
+                f"angle {defined.id!r} is covered by no camera; add it to a camera's angles "
                 "or remove it",
             )
 
@@ -154,7 +155,9 @@ def _check_naming(shotlist: ShotList) -> Iterator[Finding]:
     owners: dict[str, str] = {}
     for take in matrix.takes:
         for file in take.files:
-            path = take.relative_path(shotlist.naming, shotlist.project.id, file.camera_id, file.angle_id)
+            path = take.relative_path(
+                shotlist.naming, shotlist.project.id, file.camera_id, file.angle_id
+            )
             # Case-insensitive file systems (macOS, Windows) would merge these too.
             key = path.casefold()
             owner = f"take {take.take_id} camera {file.camera_id}"

@@ -50,7 +50,7 @@ class LiveView(QWidget):
         span = self._arrivals[-1] - self._arrivals[0]
         return (len(self._arrivals) - 1) / span if span > 0 else 0.0
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+    def paintEvent(self, event: QPaintEvent) -> None:
         """Draw the frame scaled to fit, then the caption."""
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#000000"))
@@ -115,7 +115,7 @@ class LiveGrid(QWidget):
         for index, view in enumerate(self._views):
             self._layout.addWidget(view, index // columns, index % columns)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+    def resizeEvent(self, event: QResizeEvent) -> None:
         """Re-flow the tiles for the new size."""
         self._arrange(best_columns(len(self._views), self.width(), self.height()))
         super().resizeEvent(event)

@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
     def _on_notification(self, level: str, message: str) -> None:
         self.show_status(message, level)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: QCloseEvent) -> None:
         """Finish a capture in flight, stop the devices, remember the layout."""
         self.frame_timer.stop()
         self._executor.shutdown(wait=True)

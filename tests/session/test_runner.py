@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from session_checks import check_done_steps_are_whole
+
+from capture_assist.clock import SessionClock
+from capture_assist.devices.factory import open_cameras
+from capture_assist.pipeline.worker import DeviceWorker
+from capture_assist.session.runner import RunnerState, SessionRunner
+from capture_assist.shotlist.loader import load_shotlist
+
+
+@pytest.fixture
+def runner(small_shotlist_path: Path, tmp_path: Path) -> SessionRunner:
+    loaded = load_shotlist(small_shotlist_path)
+    clock = SessionClock()
+    workers = {
+        cid: DeviceWorker(cam, live=False) for cid, cam in open_cameras(loaded.model, clock).items()
+    }
+    for worker in workers.values():
+        worker.start()
+    session_runner = SessionRunner(loaded, tmp_path / "session", workers, clock)
+    session_runner.open_session(resume=False)
+    yield session_runner
+    session_runner.close()
+    for worker in workers.values():
+        worker.stop()
+
+
+def test_states_are_announced_after_they_are_persisted(runner: SessionRunner) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def on_state(state: str) -> None:
+        step = runner.steps[0]
+        seen.append((state, runner.step_statuses()[step.step_id]))
+
+    runner.state_changed.connect(on_state)
+    outcome = runner.capture(runner.steps[0])
+    assert outcome.ok
+    assert seen[0] == ("capturing", "pending")
+    assert seen[-1] == ("ready", "done")
+
+
+def test_a_camera_that_vanishes_keeps_the_other_file_and_fails_the_step(
+    runner: SessionRunner,
+) -> None:
+    notes: list[tuple[str, str]] = []
+    runner.notification.connect(lambda level, message: notes.append((level, message)))
+    runner.workers["cam_b"].camera.inject_fault("disconnect")  # type: ignore[attr-defined]
+    step = runner.next_step()
+    assert step is not None
+    outcome = runner.capture(step)
+    assert not outcome.ok
+    assert "cam_b" in (outcome.error or "")
+    kept = [p for p in outcome.files if p.suffix == ".jpg"]
+    assert len(kept) == 1 and "_incomplete" in kept[0].parts and kept[0].is_file()
+    assert (
+        notes
+        and notes[-1][0] == "error"
+        and "Kept what cam_a captured in _incomplete/" in notes[-1][1]
+    )
+    assert runner.step_statuses()[step.step_id] == "failed"
+    assert runner.next_step() == step
+    # The cable is back: the retry is attempt 2 and the step completes.
+    runner.workers["cam_b"].camera.open()
+    retry = runner.capture(step)
+    assert retry.ok and retry.attempt == 2
+    assert all("_a02" in p.name for p in retry.files)
+
+
+def test_run_all_finishes_every_step(runner: SessionRunner) -> None:
+    outcomes = runner.run_all()
+    assert all(o.ok for o in outcomes)
+    assert runner.state is RunnerState.FINISHED
+    assert check_done_steps_are_whole(runner.out_dir, 2) == len(runner.steps) == 8
+    assert runner.next_step() is None
+
+
+def test_trigger_skew_is_recorded(runner: SessionRunner) -> None:
+    import json
+
+    outcome = runner.capture(runner.steps[0])
+    skews = [
+        json.loads(p.read_text())["capture"]["trigger_skew_s"]
+        for p in outcome.files
+        if p.suffix == ".json"
+    ]
+    assert min(skews) == 0.0
+    assert max(skews) < 0.5
