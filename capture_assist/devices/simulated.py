@@ -571,8 +571,8 @@ class SimulatedCamera:
             canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)  # type: ignore[assignment]
         if controls.noise_sigma > 0:
             cv2.setRNGSeed(hash((self.seed, self._sequence)) & 0x7FFFFFFF)
-            sigma = (controls.noise_sigma,) * 3
-            cv2.randn(self._noise_buffer, (0.0, 0.0, 0.0), sigma)  # type: ignore[call-overload]
+            per_channel_sigma = (controls.noise_sigma,) * 3
+            cv2.randn(self._noise_buffer, (0.0, 0.0, 0.0), per_channel_sigma)  # type: ignore[call-overload]
             canvas = cv2.add(canvas, self._noise_buffer, dtype=cv2.CV_8U)  # type: ignore[assignment]
         corners = cv2.transform(self._geometry.chart_corners[None].astype(np.float64), transform)[0]
         _beat, action_time = self.beat_at(at_s)

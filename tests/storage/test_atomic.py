@@ -40,7 +40,7 @@ def test_a_failed_rename_leaves_no_final_file(
         raise OSError(errno.EIO, "I/O error")
 
     monkeypatch.setattr(atomic.os, "replace", broken_replace)
-    with pytest.raises(StorageError, match="file.bin"):
+    with pytest.raises(StorageError, match=r"file\.bin"):
         atomic_write_bytes(target, b"data")
     assert not target.exists()
     assert find_partials(tmp_path) == []
