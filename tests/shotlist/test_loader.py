@@ -260,3 +260,11 @@ def test_shipped_examples_pass(demo_shotlist_path: Path) -> None:
     for path in sorted(demo_shotlist_path.parent.glob("*.yaml")):
         loaded = load_shotlist(path)
         assert len(loaded.sha256) == 64
+
+
+def test_the_documented_example_is_valid() -> None:
+    document = (Path(__file__).resolve().parents[2] / "docs" / "shotlist.md").read_text()
+    example = document.split("```yaml\n", 1)[1].split("```", 1)[0]
+    shotlist = parse_shotlist(example, "docs/shotlist.md")
+    assert {axis.value for axis in shotlist.order} == {"subject", "action", "angle", "lighting", "repetition"}
+    assert shotlist.cameras[1].source.kind == "gphoto2"
