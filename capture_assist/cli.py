@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -149,6 +150,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"resuming: {step_id} was interrupted and will be redone", file=sys.stderr)
     done, total = runner.progress()
     outcomes: list[StepOutcome] = []
+
+    def stop_after_this_step(signum: int, frame: object) -> None:
+        tqdm.write("stopping after the step in flight (Ctrl-C again to abort now)", file=sys.stderr)
+        runner.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous_handler = signal.signal(signal.SIGINT, stop_after_this_step)
     try:
         with tqdm(
             total=total, initial=done, unit="step", disable=args.no_progress, file=sys.stderr
@@ -157,6 +165,7 @@ def _run(args: argparse.Namespace) -> int:
             outcomes = runner.run_all()
         done, total = runner.progress()
     finally:
+        signal.signal(signal.SIGINT, previous_handler)
         runner.close()
         for worker in workers.values():
             worker.stop()
@@ -170,6 +179,11 @@ def _run(args: argparse.Namespace) -> int:
     if failed:
         print("Fix the camera, then run again with --resume to continue.", file=sys.stderr)
         return 3
+    if done < total:
+        print(
+            f"stopped; continue with: capture-assist run {args.shotlist} --out {args.out} --resume"
+        )
+        return 130
     return 0
 
 

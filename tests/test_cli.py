@@ -173,3 +173,36 @@ def test_sigkill_at_random_instants_then_resume(demo_shotlist_path: Path, tmp_pa
         assert final.returncode == 0, final.stderr
         assert check_done_steps_are_whole(out, CAMERAS_IN_DEMO) == 14
     assert interrupted, "no kill landed during a capture; the test did not exercise redo"
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_resume_finishes(
+    demo_shotlist_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "session"
+    command = [
+        sys.executable,
+        "-m",
+        "capture_assist.cli",
+        "run",
+        str(demo_shotlist_path),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--sim-capture-delay",
+        "0.3",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(out.rglob("*.json")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, _stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout
+    assert "--resume" in stdout
+    done_before = check_done_steps_are_whole(out, CAMERAS_IN_DEMO)
+    assert 1 <= done_before < 14
+    assert not (out / "_incomplete").exists()  # the step in flight finished cleanly
+    assert (
+        main(["run", str(demo_shotlist_path), "--out", str(out), "--resume", "--no-progress"]) == 0
+    )
+    assert check_done_steps_are_whole(out, CAMERAS_IN_DEMO) == 14

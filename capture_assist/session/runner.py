@@ -137,6 +137,7 @@ class SessionRunner:
             raise ValueError(f"no device for camera(s) {', '.join(sorted(missing))}")
         self._state = RunnerState.IDLE
         self._lock = threading.Lock()
+        self._stop_requested = threading.Event()
         self.db: SessionDatabase | None = None
 
     @property
@@ -422,10 +423,17 @@ class SessionRunner:
         sidecar = self._move_to_incomplete(item.sidecar, *where)
         return _StoredFile(item.camera_id, media, sidecar, item.digest)
 
+    def request_stop(self) -> None:
+        """Stop after the step in flight (stops take effect at step boundaries)."""
+        self._stop_requested.set()
+
     def run_all(self) -> list[StepOutcome]:
         """Capture every remaining step in order (the headless path)."""
         outcomes = []
         while (step := self.next_step()) is not None:
+            if self._stop_requested.is_set():
+                self._set_state(RunnerState.STOPPED)
+                break
             outcome = self.capture(step)
             outcomes.append(outcome)
             if not outcome.ok:

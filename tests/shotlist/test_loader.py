@@ -266,5 +266,11 @@ def test_the_documented_example_is_valid() -> None:
     document = (Path(__file__).resolve().parents[2] / "docs" / "shotlist.md").read_text()
     example = document.split("```yaml\n", 1)[1].split("```", 1)[0]
     shotlist = parse_shotlist(example, "docs/shotlist.md")
-    assert {axis.value for axis in shotlist.order} == {"subject", "action", "angle", "lighting", "repetition"}
+    assert {axis.value for axis in shotlist.order} == {
+        "subject",
+        "action",
+        "angle",
+        "lighting",
+        "repetition",
+    }
     assert shotlist.cameras[1].source.kind == "gphoto2"
