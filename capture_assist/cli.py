@@ -88,7 +88,42 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_sim_flags(run)
+    cameras = commands.add_parser("cameras", help="list the cameras libgphoto2 can see")
+    cameras.add_argument("--json", action="store_true", help="machine-readable output")
+    for command in (gui, run):
+        command.add_argument(
+            "--camera",
+            action="append",
+            default=[],
+            metavar="ID=KIND[:KEY=VALUE,...]",
+            help="replace a shot-list camera's source, e.g. cam_a=gphoto2:serial=3012345 "
+            "or cam_b=gphoto2:port=ptpip:192.168.1.20 or cam_a=sim",
+        )
     return parser
+
+
+def _cameras(as_json: bool) -> int:
+    import dataclasses
+    import json
+
+    from capture_assist.devices.base import DeviceError
+    from capture_assist.devices.gphoto2_camera import list_cameras
+
+    try:
+        detected = list_cameras()
+    except DeviceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps([dataclasses.asdict(camera) for camera in detected]))
+        return 0
+    if not detected:
+        print("no camera found: connect one by USB, switch it on and set it to PC/tether mode")
+        return 0
+    print(f"{'model':<28} {'port':<22} serial")
+    for camera in detected:
+        print(f"{camera.model:<28} {camera.port:<22} {camera.serial or '(unknown)'}")
+    return 0
 
 
 def _check(path: Path) -> int:
@@ -116,13 +151,16 @@ def _run(args: argparse.Namespace) -> int:
     from capture_assist.devices.factory import open_cameras
     from capture_assist.pipeline.worker import DeviceWorker
     from capture_assist.session.runner import SessionExistsError, SessionRunner, StepOutcome
-    from capture_assist.shotlist.loader import ShotListError, load_shotlist
+    from capture_assist.shotlist.loader import ShotListError, load_shotlist, with_camera_sources
 
     try:
-        loaded = load_shotlist(args.shotlist)
+        loaded = with_camera_sources(load_shotlist(args.shotlist), args.camera)
     except ShotListError as error:
         print(error, file=sys.stderr)
         return 1
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     clock = SessionClock()
     try:
         cameras = open_cameras(
@@ -136,6 +174,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     workers = {camera_id: DeviceWorker(camera, live=False) for camera_id, camera in cameras.items()}
     for worker in workers.values():
+        worker.error.connect(
+            lambda source, message: tqdm.write(f"error: {message}", file=sys.stderr)
+        )
         worker.start()
     runner = SessionRunner(loaded, args.out, workers, clock)
     runner.notification.connect(
@@ -199,6 +240,7 @@ def _gui(args: argparse.Namespace) -> int:
         resume=args.resume,
         simulate=args.simulate,
         sim_controls=_sim_controls(args),
+        camera_sources=args.camera,
     )
 
 
@@ -212,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.shotlist)
     if args.command == "run":
         return _run(args)
+    if args.command == "cameras":
+        return _cameras(args.json)
     return _gui(args)
 
 

@@ -324,7 +324,7 @@ class Gphoto2Camera:
     def read_frame(self) -> Frame:
         """Return the next live-view frame (at the rate the camera delivers)."""
         camera = self._require()
-        data = self._call("live view", lambda: bytes(camera.capture_preview().get_data_and_size()))
+        data = self._call("live view", lambda: _file_bytes(camera.capture_preview()))
         timestamp = self._clock.now()
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
@@ -382,9 +382,7 @@ class Gphoto2Camera:
         expected_size = int(info.file.size)
         data = self._call(
             "download",
-            lambda: bytes(
-                camera.file_get(folder, name, gp.GP_FILE_TYPE_NORMAL).get_data_and_size()
-            ),
+            lambda: _file_bytes(camera.file_get(folder, name, gp.GP_FILE_TYPE_NORMAL)),
             timeout_s=max(self.call_timeout_s, expected_size / 5e6),
         )
         if len(data) != expected_size:
@@ -426,6 +424,19 @@ class Gphoto2Camera:
     def download_added_file(self, folder: str, name: str, destination: Path) -> CapturedStill:
         """Download a file the camera added on its own (a tethered shot)."""
         return self._download(folder, name, destination, self._clock.now(), self.settings())
+
+
+def _file_bytes(camera_file: Any) -> bytes:
+    """Copy a CameraFile's bytes while the CameraFile is still alive.
+
+    ``get_data_and_size()`` returns a view into the CameraFile's buffer: calling it on
+    a temporary lets the buffer be freed before the copy, and the first bytes of
+    the "download" are then the allocator's bookkeeping.
+    """
+    view = camera_file.get_data_and_size()
+    data = bytes(view)
+    del view
+    return data
 
 
 def _open_camera(port: str, model: str | None) -> Any:

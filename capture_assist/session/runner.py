@@ -10,6 +10,7 @@ first unfinished step and never redoes a finished one.
 from __future__ import annotations
 
 import contextlib
+import mimetypes
 import shutil
 import threading
 from collections.abc import Mapping
@@ -357,7 +358,7 @@ class SessionRunner:
             action = next(a for a in self.shotlist.actions if a.id == step.take.action)
         return _CaptureCommand(
             camera=worker.camera,
-            final_path=self.out_dir / f"{stem}.jpg",
+            stem_path=self.out_dir / stem,
             barrier=barrier,
             clock=self.clock,
             action_schedule=(action.expected_duration_s, action.beat_schedule())
@@ -398,7 +399,7 @@ class SessionRunner:
             "attempt": attempt,
             "media_relative_path": relative,
             "digest": digest,
-            "mime": "image/jpeg",
+            "mime": mimetypes.guess_type(final_path.name)[0] or "application/octet-stream",
             "identity": worker.camera.identity(),
             "settings": captured.settings,
             "started_at": started_wall,
@@ -457,7 +458,7 @@ class _CaptureCommand:
     """Runs on a device's thread: wait for the other cameras, trigger, download, rename."""
 
     camera: StillCamera
-    final_path: Path
+    stem_path: Path
     barrier: threading.Barrier
     clock: SessionClock
     action_schedule: tuple[float, tuple[tuple[str, float, float], ...]] | None
@@ -469,7 +470,9 @@ class _CaptureCommand:
         with contextlib.suppress(threading.BrokenBarrierError):
             # Cameras fire together; one that never arrives must not stall the others.
             self.barrier.wait(timeout=5.0)
-        partial = PartialFile(self.final_path)
+        # The extension is the camera's (JPG, NEF, CR3...): known only after the capture.
+        partial = PartialFile(self.stem_path.with_name(self.stem_path.name + ".download"))
         captured = self.camera.capture_still(partial.temp_path)
-        partial.commit()
-        return captured, self.final_path
+        extension = Path(captured.original_name).suffix.lower() or ".bin"
+        final_path = partial.commit(self.stem_path.with_name(self.stem_path.name + extension))
+        return captured, final_path

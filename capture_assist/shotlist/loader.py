@@ -5,6 +5,7 @@ Every problem names the file, line, column, key path and what was expected.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import types
@@ -20,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from capture_assist.shotlist.model import ShotList
+from capture_assist.shotlist.model import ShotList, Source
 from capture_assist.shotlist.validate import Location, find_problems
 
 
@@ -266,3 +267,36 @@ def load_shotlist(path: Path | str) -> LoadedShotList:
         ) from None
     model = parse_shotlist(text, str(path))
     return LoadedShotList(model, path, hashlib.sha256(data).hexdigest())
+
+
+def with_camera_sources(loaded: LoadedShotList, specs: Sequence[str]) -> LoadedShotList:
+    """Return ``loaded`` with camera sources replaced as ``ID=KIND[:KEY=VALUE,...]`` says.
+
+    Raises
+    ------
+    ValueError
+        When a spec names no camera of the list or describes no valid source.
+    """
+    cameras = {camera.id: camera for camera in loaded.model.cameras}
+    for spec in specs:
+        camera_id, _, source_text = spec.partition("=")
+        if camera_id not in cameras or not source_text:
+            raise ValueError(
+                f"--camera {spec!r}: expected ID=KIND[:KEY=VALUE,...] with ID one of "
+                + ", ".join(cameras)
+            )
+        kind, _, options = source_text.partition(":")
+        fields: dict[str, object] = {"kind": kind}
+        for option in filter(None, options.split(",")):
+            key, _, value = option.partition("=")
+            fields[key] = value
+        try:
+            source = pydantic.TypeAdapter(Source).validate_python(fields)
+        except pydantic.ValidationError as error:
+            problems = "; ".join(str(item["msg"]) for item in error.errors())
+            raise ValueError(f"--camera {spec!r}: {problems}") from None
+        cameras[camera_id] = cameras[camera_id].model_copy(update={"source": source})
+    if not specs:
+        return loaded
+    model = loaded.model.model_copy(update={"cameras": tuple(cameras.values())})
+    return dataclasses.replace(loaded, model=model)

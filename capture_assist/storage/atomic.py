@@ -74,8 +74,16 @@ class PartialFile:
         final_path.parent.mkdir(parents=True, exist_ok=True)
         self.temp_path = partial_path_for(final_path)
 
-    def commit(self) -> Path:
-        """Make the written bytes durable under the final name and return it."""
+    def commit(self, final_path: Path | None = None) -> Path:
+        """Make the written bytes durable under the final name and return it.
+
+        ``final_path`` replaces the name given at creation (same folder), for
+        writers that learn the right extension only once they are done.
+        """
+        if final_path is not None:
+            if final_path.parent != self.final_path.parent:
+                raise ValueError("a partial file can only be renamed within its folder")
+            self.final_path = final_path
         try:
             with open(self.temp_path, "rb+") as handle:
                 os.fsync(handle.fileno())

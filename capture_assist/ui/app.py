@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -13,7 +14,7 @@ from capture_assist.devices.factory import open_cameras
 from capture_assist.devices.simulated import SceneControls
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.runner import SessionExistsError, SessionRunner
-from capture_assist.shotlist.loader import ShotListError, load_shotlist
+from capture_assist.shotlist.loader import ShotListError, load_shotlist, with_camera_sources
 from capture_assist.ui.main_window import MainWindow
 from capture_assist.ui.theme import apply_dark_theme
 
@@ -35,6 +36,7 @@ def build_window(
     resume: bool,
     simulate: bool,
     sim_controls: SceneControls | None,
+    camera_sources: Sequence[str] = (),
 ) -> MainWindow:
     """Open the session and its devices and return the (not yet shown) window.
 
@@ -43,7 +45,7 @@ def build_window(
     ShotListError, SessionExistsError, DeviceError
         With a message meant for the crew.
     """
-    loaded = load_shotlist(shotlist_path)
+    loaded = with_camera_sources(load_shotlist(shotlist_path), camera_sources)
     clock = SessionClock()
     cameras = open_cameras(loaded.model, clock, sim_controls=sim_controls, force_simulated=simulate)
     workers = {camera_id: DeviceWorker(camera, live=True) for camera_id, camera in cameras.items()}
@@ -65,15 +67,21 @@ def run_app(
     resume: bool,
     simulate: bool,
     sim_controls: SceneControls | None,
+    camera_sources: Sequence[str] = (),
 ) -> int:
     """Run the window until it closes; return the exit code."""
     app = _application()
     apply_dark_theme(app)
     try:
         window = build_window(
-            shotlist_path, out_dir, resume=resume, simulate=simulate, sim_controls=sim_controls
+            shotlist_path,
+            out_dir,
+            resume=resume,
+            simulate=simulate,
+            sim_controls=sim_controls,
+            camera_sources=camera_sources,
         )
-    except (ShotListError, SessionExistsError, DeviceError) as error:
+    except (ShotListError, SessionExistsError, DeviceError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         QMessageBox.critical(None, "capture-assist cannot start", str(error))
         return 2

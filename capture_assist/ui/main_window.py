@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,6 +46,17 @@ class RunnerBridge(QObject):
         runner.step_finished.connect(self.step_finished.emit)
         runner.notification.connect(self.notification.emit)
         runner.state_changed.connect(self.state_changed.emit)
+
+
+class DeviceErrorBridge(QObject):
+    """Delivers device-thread errors (a camera that cannot open, a lost cable) to the UI."""
+
+    error = Signal(str)
+
+    def __init__(self, workers: Iterable[DeviceWorker]) -> None:
+        super().__init__()
+        for worker in workers:
+            worker.error.connect(lambda _source, message: self.error.emit(message))
 
 
 def describe_step(runner: SessionRunner, step: Step | None) -> tuple[str, str, str]:
@@ -171,6 +182,8 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("?"), self, self._toggle_help)
         QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
 
+        self.device_errors = DeviceErrorBridge(self.workers.values())
+        self.device_errors.error.connect(lambda message: self.show_status(message, "error"))
         self.bridge = RunnerBridge(runner)
         self.bridge.step_finished.connect(self._on_step_finished)
         self.bridge.notification.connect(self._on_notification)
