@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from capture_assist.analysis.colorchecker import PATCH_PITCH_MM, PATCH_SIZE_MM
 from capture_assist.clock import SessionClock
 from capture_assist.devices.base import (
     CameraIdentity,
@@ -53,8 +54,6 @@ NEUTRAL_CCT_K = 6504.0
 # The Classic chart is 279.4 x 215.9 mm; patches sit on a 4 x 6 grid inside a black frame.
 CHART_WIDTH_MM = 279.4
 CHART_HEIGHT_MM = 215.9
-PATCH_PITCH_MM = 44.6
-PATCH_SIZE_MM = 38.0
 GREY_CARD_REFLECTANCE = 0.18
 CHART_SURROUND_REFLECTANCE = 0.035
 # Leaves the light grey patch unclipped under casts down to 2800 K (the white one clips there).
@@ -588,9 +587,17 @@ class SimulatedCamera:
             "beat": beat,
             "action_time_s": action_time,
             "chart_corners": corners.tolist(),
+            "patch_area_corners": cv2.transform(self._patch_area_corners()[None], transform)[
+                0
+            ].tolist(),
             "grey_card": list(self._geometry.grey_card),
         }
         return canvas, truth
+
+    def _patch_area_corners(self) -> npt.NDArray[np.float64]:
+        """Outer corners of the patch grid at patches 1, 6, 24 and 19 (undisturbed)."""
+        quads = self._geometry.patch_quads
+        return np.array([quads[0][0], quads[5][1], quads[23][2], quads[18][3]], dtype=np.float64)
 
     def render(self, at_s: float) -> npt.NDArray[np.uint8]:
         """Render the frame at ``at_s`` (pixels only)."""
