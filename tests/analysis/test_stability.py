@@ -19,7 +19,7 @@ BEATS = (("reach", 0.0, 1.0), ("grasp", 1.0, 1.0), ("lift", 2.0, 1.0))
 
 
 def jpeg(rgb: np.ndarray) -> np.ndarray:
-    ok, encoded = cv2.imencode(
+    _ok, encoded = cv2.imencode(
         ".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 90]
     )
     return np.ascontiguousarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1])
