@@ -88,6 +88,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_sim_flags(run)
+    analyze = commands.add_parser("analyze", help="measure a still or a clip")
+    analyze.add_argument("path", type=Path)
+    analyze.add_argument("--json", action="store_true", help="machine-readable output")
+    analyze.add_argument("--target-k", type=float, help="the lighting's target colour temperature")
+
     cameras = commands.add_parser("cameras", help="list the cameras libgphoto2 can see")
     cameras.add_argument("--json", action="store_true", help="machine-readable output")
     for command in (gui, run):
@@ -123,6 +128,59 @@ def _cameras(as_json: bool) -> int:
     print(f"{'model':<28} {'port':<22} serial")
     for camera in detected:
         print(f"{camera.model:<28} {camera.port:<22} {camera.serial or '(unknown)'}")
+    return 0
+
+
+def _analyze(path: Path, *, as_json: bool, target_cct_k: float | None) -> int:
+    import json
+
+    from capture_assist.devices.base import DeviceError
+    from capture_assist.devices.opencv_source import VIDEO_SUFFIXES, iterate_video, read_image
+    from capture_assist.pipeline.offline import analyze_clip, analyze_still
+
+    try:
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            result = analyze_clip(iterate_video(path), target_cct_k=target_cct_k)
+        else:
+            result = analyze_still(read_image(path), target_cct_k=target_cct_k)
+    except DeviceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return 0
+    still = result.get("first_frame", result)
+    print(f"{path}: {still['width']} x {still['height']}")
+    exposure = still["exposure"]
+    print(
+        f"  exposure   mean luma {exposure['mean_luma']:.0f}, clipped R/G/B "
+        + "/".join(f"{value:.2f}" for value in exposure["clipped_percent"])
+        + " %"
+    )
+    print(f"  sharpness  {still['sharpness']:.1f}")
+    chart = still["chart"]
+    if chart is None:
+        print("  chart      no ColorChecker found")
+    else:
+        print(f"  chart      ColorChecker at {chart['corners']}")
+        print(
+            f"  cast       {chart['cct_k']:.0f} K, Duv {chart['duv']:+.4f} "
+            f"({chart['cast_mired']:+.1f} mired from neutral)"
+        )
+        if "white_balance_error_mired" in chart:
+            print(
+                f"  vs target  {chart['white_balance_error_mired']:+.1f} mired "
+                f"against {chart['target_cct_k']:.0f} K"
+            )
+        print(f"  delta E    mean {chart['delta_e_mean']:.1f}, max {chart['delta_e_max']:.1f}")
+        print(f"  grey EV    {chart['grey_exposure_ev']:+.2f} EV against the reference greys")
+    if "frames" in result:
+        frames = result["frames"]
+        worst = max(frames, key=lambda row: row["shake_rms_px"])
+        print(
+            f"  clip       {len(frames)} frames, {result['bumps']} bump(s), "
+            f"worst shake {worst['shake_rms_px']:.2f} px RMS at frame {worst['frame']}"
+        )
     return 0
 
 
@@ -256,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "cameras":
         return _cameras(args.json)
+    if args.command == "analyze":
+        return _analyze(args.path, as_json=args.json, target_cct_k=args.target_k)
     return _gui(args)
 
 
