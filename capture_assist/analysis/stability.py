@@ -20,9 +20,12 @@ import numpy.typing as npt
 from capture_assist.shotlist.model import Tolerance
 
 MOTION_WIDTH_PX = 480
+NORMALISED_SPREAD = 24.0
+LOCAL_MEAN_SIGMA_PX = 10.0
 DRIFT_WIDTH_PX = 1920
 SHAKE_WINDOW_FRAMES = 25
 BUMP_MIN_PX = 2.5
+BUMP_WARM_UP_FRAMES = 5
 BUMP_SHAKE_FACTOR = 6.0
 STABLE_AFTER_FRAMES = 15
 BUMP_HOLD_S = 2.0
@@ -81,11 +84,20 @@ class StabilityState:
 
 
 def _grey(rgb: RgbImage, width: int) -> tuple[GreyImage, float]:
+    """Reduced luma with its local mean removed and its contrast normalised.
+
+    Optical flow assumes brightness constancy; removing the local mean and the
+    global contrast makes an exposure or colour change between the reference
+    and now invisible to it, while every edge stays where it is.
+    """
     scale = min(1.0, width / rgb.shape[1])
     luma = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
         luma = cv2.resize(luma, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return luma.astype(np.float32), scale
+    grey = luma.astype(np.float32)
+    detail = grey - cv2.GaussianBlur(grey, (0, 0), LOCAL_MEAN_SIGMA_PX)
+    spread = float(np.std(detail)) or 1.0
+    return np.asarray(detail * (NORMALISED_SPREAD / spread) + 128.0, np.float32), scale
 
 
 def prepare_motion_frame(rgb: RgbImage, timestamp_s: float) -> MotionFrame:
@@ -111,7 +123,10 @@ def update_stability(
     magnitude = math.hypot(dx, dy)
     recent = state.recent_motion_px[-SHAKE_WINDOW_FRAMES:]
     shake_rms = math.sqrt(sum(value * value for value in recent) / len(recent)) if recent else 0.0
-    bump = magnitude > max(BUMP_MIN_PX, BUMP_SHAKE_FACTOR * shake_rms)
+    # Until a few frames have shown how much the camera shakes, no jump counts as a bump.
+    bump = len(recent) >= BUMP_WARM_UP_FRAMES and magnitude > max(
+        BUMP_MIN_PX, BUMP_SHAKE_FACTOR * shake_rms
+    )
     # A bump is an event, not shake: keep it out of the shake statistics.
     motion_history = recent if bump else (*recent, magnitude)
     shake_values = motion_history[-SHAKE_WINDOW_FRAMES:]

@@ -59,6 +59,7 @@ CHART_SURROUND_REFLECTANCE = 0.035
 # Leaves the light grey patch unclipped under casts down to 2800 K (the white one clips there).
 BASE_EXPOSURE_GAIN = 0.85
 REFERENCE_HEIGHT_PX = 1080.0
+LENS_BLUR_SIGMA_PX = 0.7
 
 # A 24-patch chart that is not a ColorChecker (SpyderCHECKR-24-like colours in sRGB),
 # used as a negative for chart detection.
@@ -458,6 +459,9 @@ class SimulatedCamera:
             * 2**controls.exposure_ev
         )
         linear = np.asarray(cv2.transform(scene, matrix.astype(np.float32)), np.float32)
+        # A real lens never draws a perfectly sharp edge; without this, sub-pixel
+        # camera motion (interpolated) would read as a large loss of focus.
+        linear = np.asarray(cv2.GaussianBlur(linear, (0, 0), LENS_BLUR_SIGMA_PX), np.float32)
         encoded = encode_srgb(linear)
         self._static_cache = (key, encoded)
         return encoded
@@ -562,7 +566,7 @@ class SimulatedCamera:
                 canvas,
                 transform,
                 (self.width, self.height),
-                flags=cv2.INTER_LINEAR,
+                flags=cv2.INTER_CUBIC,
                 borderMode=cv2.BORDER_REPLICATE,
             )
         if controls.defocus_sigma_px > 0:

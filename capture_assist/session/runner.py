@@ -19,13 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from psygnal import Signal
 
 from capture_assist import __version__
+from capture_assist.analysis.qc import TakeQc, qc_update
 from capture_assist.clock import SUPPORTED_RATES, SessionClock
 from capture_assist.devices.base import CapturedStill, DeviceError, StillCamera
+from capture_assist.devices.opencv_source import read_image
 from capture_assist.devices.simulated import SimulatedCamera
+from capture_assist.pipeline.offline import (
+    StillMeasurement,
+    baseline_json,
+    measure_still,
+    qc_values,
+)
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.database import SessionDatabase, StepRow
 from capture_assist.shotlist.loader import LoadedShotList
@@ -139,6 +148,7 @@ class SessionRunner:
         self._state = RunnerState.IDLE
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()
+        self._baselines: dict[tuple[str, str], StillMeasurement] = {}
         self.db: SessionDatabase | None = None
 
     @property
@@ -332,6 +342,9 @@ class SessionRunner:
                     item.digest.sha256,
                     item.digest.size_bytes,
                 )
+            take_qc = {item.camera_id: item.qc for item in stored if item.qc is not None}
+            if take_qc:
+                database.record_qc(step.step_id, attempt, take_qc)
             error_text = "; ".join(errors) if errors else None
             database.finish_attempt(
                 step.step_id, attempt, ok=ok, session_time_s=self.clock.now(), error=error_text
@@ -414,15 +427,48 @@ class SessionRunner:
             sidecar = build_reference_sidecar(setup=step.setup, **common)  # type: ignore[arg-type]
         else:
             sidecar = build_take_sidecar(take=step.take, **common)  # type: ignore[arg-type]
+        qc = self._quality(step, camera_id, final_path)
+        sidecar["qc"] = qc
         sidecar_path = sidecar_path_for(final_path)
         write_sidecar(sidecar_path, sidecar)
-        return _StoredFile(camera_id, final_path, sidecar_path, digest)
+        return _StoredFile(camera_id, final_path, sidecar_path, digest, qc)
+
+    def _quality(self, step: Step, camera_id: str, media: Path) -> dict[str, Any] | None:
+        """Measure a stored still: a reference becomes its setup's baseline, a take is graded."""
+        try:
+            rgb = read_image(media)
+        except DeviceError:
+            return None  # not an image we can decode (e.g. RAW): stored, but not graded
+        key = (step.setup.setup_id, camera_id)
+        if step.take is None:
+            measurement = measure_still(rgb)
+            self._baselines[key] = measurement
+            return {"verdict": None, "metrics": {}, "baseline": baseline_json(measurement)}
+        baseline = self._baselines.get(key) or self._load_baseline(step.setup, camera_id)
+        if baseline is None:
+            return {"verdict": None, "metrics": {}, "note": "no reference frame to compare with"}
+        measurement = measure_still(rgb, baseline.focus_region)
+        qc = qc_update(TakeQc(), self.shotlist.qc, qc_values(measurement, baseline, rgb))
+        return qc.to_json()
+
+    def _load_baseline(self, setup: Setup, camera_id: str) -> StillMeasurement | None:
+        """Measure the setup's reference frame again from disk (after a resume)."""
+        step_record = self._database().step(setup.reference_id)
+        for record in self._database().files(setup.reference_id, step_record.attempts):
+            if record.camera_id == camera_id and step_record.status == "done":
+                try:
+                    baseline = measure_still(read_image(self.out_dir / record.relative_path))
+                except DeviceError:
+                    return None
+                self._baselines[(setup.setup_id, camera_id)] = baseline
+                return baseline
+        return None
 
     def _keep_aside(self, item: _StoredFile, step_id: str, attempt: int) -> _StoredFile:
         where = (step_id, f"a{attempt:02d}")
         media = self._move_to_incomplete(item.media, *where)
         sidecar = self._move_to_incomplete(item.sidecar, *where)
-        return _StoredFile(item.camera_id, media, sidecar, item.digest)
+        return _StoredFile(item.camera_id, media, sidecar, item.digest, item.qc)
 
     def request_stop(self) -> None:
         """Stop after the step in flight (stops take effect at step boundaries)."""
@@ -451,6 +497,7 @@ class _StoredFile:
     media: Path
     sidecar: Path
     digest: FileDigest
+    qc: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,5 +45,5 @@ def test_sharpness_falls_with_defocus() -> None:
     ]
     drops = [sharpness_drop_percent(value, sharp) for value in values]
     assert drops == sorted(drops)
-    assert drops[0] > 5 and drops[-1] > 80
+    assert drops[0] > 1 and drops[1] > 20 and drops[-1] > 80
     assert sharpness_drop_percent(sharp, sharp) == 0.0

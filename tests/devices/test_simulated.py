@@ -86,13 +86,13 @@ def test_bump_moves_the_picture_and_the_truth() -> None:
     assert np.allclose(corners_shift, [6.25, -3.5])
     # The bumped frame is the undisturbed frame moved by exactly the true transform.
     moved = cv2.warpAffine(
-        before, np.float32([[1, 0, 6.25], [0, 1, -3.5]]), (960, 540), flags=cv2.INTER_LINEAR
+        before, np.float32([[1, 0, 6.25], [0, 1, -3.5]]), (960, 540), flags=cv2.INTER_CUBIC
     )
     interior = (slice(20, -20), slice(20, -20))
     difference = np.abs(moved[interior].astype(int) - after[interior].astype(int))
     assert difference.mean() < 0.05
     wrong = cv2.warpAffine(
-        before, np.float32([[1, 0, 6.0], [0, 1, -3.5]]), (960, 540), flags=cv2.INTER_LINEAR
+        before, np.float32([[1, 0, 6.0], [0, 1, -3.5]]), (960, 540), flags=cv2.INTER_CUBIC
     )
     assert (
         np.abs(wrong[interior].astype(int) - after[interior].astype(int)).mean()

@@ -89,3 +89,65 @@ def test_trigger_skew_is_recorded(runner: SessionRunner) -> None:
     ]
     assert min(skews) == 0.0
     assert max(skews) < 0.5
+
+
+def test_reference_frame_is_the_baseline_and_takes_are_graded(runner: SessionRunner) -> None:
+    import json
+
+    reference = runner.capture(runner.steps[0])
+    reference_sidecar = json.loads(
+        next(p for p in reference.files if p.name.endswith("cam_a.json")).read_text()
+    )
+    baseline = reference_sidecar["qc"]["baseline"]
+    assert baseline["chart_found"] and abs(baseline["cct_k"] - 6504) < 30
+    steady = runner.capture(runner.steps[1])
+    steady_qc = json.loads(
+        next(p for p in steady.files if p.name.endswith("cam_a.json")).read_text()
+    )["qc"]
+    assert steady_qc["verdict"] == "pass", steady_qc
+    # Someone knocks cam_a's tripod and the light warms up.
+    runner.workers["cam_a"].camera.bump(7.0, 0.0)  # type: ignore[attr-defined]
+    runner.workers["cam_a"].camera.set_controls(cast_cct_k=5600)  # type: ignore[attr-defined]
+    bumped = runner.capture(runner.steps[2])
+    bumped_qc = json.loads(
+        next(p for p in bumped.files if p.name.endswith("cam_a.json")).read_text()
+    )["qc"]
+    assert bumped_qc["verdict"] == "fail"
+    assert bumped_qc["metrics"]["framing_drift_px"]["worst"] == pytest.approx(7.0, abs=0.2)
+    assert bumped_qc["metrics"]["framing_drift_px"]["worst_verdict"] == "fail"
+    assert bumped_qc["metrics"]["white_balance_mired"]["worst"] == pytest.approx(
+        1e6 / 5600 - 1e6 / 6504, abs=2.0
+    )
+    cam_b_qc = json.loads(
+        next(p for p in bumped.files if p.name.endswith("cam_b.json")).read_text()
+    )["qc"]
+    assert cam_b_qc["verdict"] == "pass"
+    assert runner.db is not None
+    stored = runner.db.qc(bumped.step_id, bumped.attempt)
+    assert stored is not None and stored["cam_a"]["verdict"] == "fail"
+
+
+def test_baseline_survives_a_resume(small_shotlist_path: Path, tmp_path: Path) -> None:
+    import json
+
+    from capture_assist.cli import main
+
+    out = tmp_path / "session"
+    loaded = load_shotlist(small_shotlist_path)
+    clock = SessionClock()
+    workers = {
+        cid: DeviceWorker(cam, live=False) for cid, cam in open_cameras(loaded.model, clock).items()
+    }
+    for worker in workers.values():
+        worker.start()
+    first = SessionRunner(loaded, out, workers, clock)
+    first.open_session(resume=False)
+    first.capture(first.steps[0])
+    first.close()
+    for worker in workers.values():
+        worker.stop()
+    assert (
+        main(["run", str(small_shotlist_path), "--out", str(out), "--resume", "--no-progress"]) == 0
+    )
+    take = next(out.glob("daylight/s01/pick_up_glass/*cam_a.json"))
+    assert json.loads(take.read_text())["qc"]["verdict"] == "pass"
