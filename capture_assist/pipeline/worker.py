@@ -36,6 +36,7 @@ class LatestFrameSlot:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._frame: Frame | None = None
         self._delivered = 0
         self._replaced_unread = 0
@@ -49,6 +50,19 @@ class LatestFrameSlot:
             self._frame = frame
             self._delivered += 1
             self._unread = True
+            self._arrived.notify_all()
+
+    def wait_newer(self, sequence: int, timeout_s: float) -> Frame | None:
+        """Return the newest frame once it is newer than ``sequence`` (``None`` on timeout).
+
+        For consumers other than the display (the analysis): it does not mark the
+        frame as read.
+        """
+        with self._arrived:
+            if self._frame is None or self._frame.sequence <= sequence:
+                self._arrived.wait(timeout_s)
+            frame = self._frame
+        return frame if frame is not None and frame.sequence > sequence else None
 
     def take(self) -> SlotReading:
         """Return the newest frame (possibly one already seen) and the counters."""

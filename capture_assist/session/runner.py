@@ -444,12 +444,18 @@ class SessionRunner:
             measurement = measure_still(rgb)
             self._baselines[key] = measurement
             return {"verdict": None, "metrics": {}, "baseline": baseline_json(measurement)}
-        baseline = self._baselines.get(key) or self._load_baseline(step.setup, camera_id)
+        baseline = self.baseline(step.setup, camera_id)
         if baseline is None:
             return {"verdict": None, "metrics": {}, "note": "no reference frame to compare with"}
         measurement = measure_still(rgb, baseline.focus_region)
         qc = qc_update(TakeQc(), self.shotlist.qc, qc_values(measurement, baseline, rgb))
         return qc.to_json()
+
+    def baseline(self, setup: Setup, camera_id: str) -> StillMeasurement | None:
+        """Return the measurements of a setup's reference frame for one camera, if shot."""
+        return self._baselines.get((setup.setup_id, camera_id)) or self._load_baseline(
+            setup, camera_id
+        )
 
     def _load_baseline(self, setup: Setup, camera_id: str) -> StillMeasurement | None:
         """Measure the setup's reference frame again from disk (after a resume)."""

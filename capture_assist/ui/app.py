@@ -12,6 +12,7 @@ from capture_assist.clock import SessionClock
 from capture_assist.devices.base import DeviceError
 from capture_assist.devices.factory import open_cameras
 from capture_assist.devices.simulated import SceneControls
+from capture_assist.pipeline.live_analysis import LiveAnalyzer
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.runner import SessionExistsError, SessionRunner
 from capture_assist.shotlist.loader import ShotListError, load_shotlist, with_camera_sources
@@ -55,9 +56,14 @@ def build_window(
     except BaseException:
         runner.close()
         raise
+    analyzers = {
+        camera_id: LiveAnalyzer(worker, loaded.model.qc) for camera_id, worker in workers.items()
+    }
+    for analyzer in analyzers.values():
+        analyzer.start()
     for worker in workers.values():
         worker.start()
-    return MainWindow(runner, workers, out_dir)
+    return MainWindow(runner, workers, out_dir, analyzers)
 
 
 def run_app(

@@ -7,11 +7,27 @@ from collections import deque
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
+from capture_assist.analysis.exposure import clipping_mask
 from capture_assist.devices.base import Frame
+from capture_assist.pipeline.live_analysis import LiveMetrics
+
+ZEBRA_EVERY_N_FRAMES = 3
+DRIFT_ARROW_GAIN = 20.0
 
 
 def qimage_from_rgb(pixels: npt.NDArray[np.uint8]) -> QImage:
@@ -23,8 +39,15 @@ def qimage_from_rgb(pixels: npt.NDArray[np.uint8]) -> QImage:
 class LiveView(QWidget):
     """Paints the newest frame of one camera, letterboxed, with its name and rate."""
 
+    clicked = Signal(str)
+
     def __init__(self, camera_id: str, angle_id: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.metrics: LiveMetrics | None = None
+        self.selected = False
+        self._zebra: QImage | None = None
+        self._zebra_mask: npt.NDArray[np.uint8] | None = None
+        self._frames_since_zebra = 0
         self.camera_id = camera_id
         self.angle_id = angle_id
         self._pixels: npt.NDArray[np.uint8] | None = None
@@ -41,7 +64,40 @@ class LiveView(QWidget):
         self._last_sequence = frame.sequence
         self._pixels = frame.pixels
         self._arrivals.append(time.monotonic())
+        self._frames_since_zebra += 1
+        if self._frames_since_zebra >= ZEBRA_EVERY_N_FRAMES:
+            self._frames_since_zebra = 0
+            self._update_zebra(frame.pixels)
         self.update()
+
+    def show_metrics(self, metrics: LiveMetrics | None) -> None:
+        """Draw the chart outline, drift arrow and bump alarm from these metrics."""
+        self.metrics = metrics
+
+    def _update_zebra(self, pixels: npt.NDArray[np.uint8]) -> None:
+        """Stripes over clipped areas, computed at display size every few frames."""
+        width = max(1, min(self.width(), pixels.shape[1]))
+        mask = clipping_mask(pixels, width=width)
+        if not mask.any():
+            self._zebra = None
+            return
+        rows, columns = np.indices(mask.shape)
+        stripes = ((rows + columns) // 6) % 2 == 0
+        overlay = np.zeros((*mask.shape, 4), np.uint8)
+        overlay[mask & stripes] = (255, 40, 200, 230)
+        self._zebra_mask = overlay
+        self._zebra = QImage(
+            overlay.data,
+            mask.shape[1],
+            mask.shape[0],
+            overlay.strides[0],
+            QImage.Format.Format_RGBA8888,
+        )
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        """Select this camera for the meters."""
+        self.clicked.emit(self.camera_id)
+        super().mousePressEvent(event)
 
     def displayed_fps(self) -> float:
         """Frames per second shown over the last second or so."""
@@ -49,6 +105,33 @@ class LiveView(QWidget):
             return 0.0
         span = self._arrivals[-1] - self._arrivals[0]
         return (len(self._arrivals) - 1) / span if span > 0 else 0.0
+
+    def _paint_overlays(self, painter: QPainter, target: QRectF, scale: float) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        slow = metrics.slow
+        if slow is not None and slow.chart is not None:
+            corners = QPolygonF(
+                [
+                    QPointF(target.x() + x * scale, target.y() + y * scale)
+                    for x, y in slow.chart.corners
+                ]
+            )
+            painter.setPen(QPen(QColor("#00e0ff"), 3))
+            painter.setBrush(QBrush())
+            painter.drawPolygon(corners)
+        if slow is not None and slow.drift is not None and slow.drift.translation_px > 0.2:
+            centre = target.center()
+            tip = centre + QPointF(slow.drift.dx_px, slow.drift.dy_px) * scale * DRIFT_ARROW_GAIN
+            painter.setPen(QPen(QColor("#ffb020"), 5))
+            painter.drawLine(centre, tip)
+            painter.drawEllipse(tip, 6, 6)
+        if metrics.stability.bump or not metrics.stability.stable:
+            text = "TRIPOD BUMPED" if metrics.stability.bump else "UNSTABLE"
+            banner = QRectF(target.x(), target.bottom() - 70, target.width(), 60)
+            _paint_overlay_text(painter, banner, text, "#ff4d4d")
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Draw the frame scaled to fit, then the caption."""
@@ -66,10 +149,16 @@ class LiveView(QWidget):
             )
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             painter.drawImage(target, image)
+            if self._zebra is not None:
+                painter.drawImage(target, self._zebra)
+            self._paint_overlays(painter, target, scale)
             self.frames_painted += 1
         else:
             painter.setPen(QColor("#9aa4ae"))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "waiting for the camera...")
+        if self.selected:
+            painter.setPen(QPen(QColor("#2f9e6e"), 4))
+            painter.drawRect(self.rect().adjusted(2, 2, -2, -2))
         caption = f"{self.camera_id} · {self.angle_id} · {self.displayed_fps():.0f} fps"
         font = QFont(self.font())
         font.setPointSize(16)
@@ -81,6 +170,16 @@ class LiveView(QWidget):
         painter.setPen(QColor("#ffffff"))
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, caption)
         painter.end()
+
+
+def _paint_overlay_text(painter: QPainter, rect: QRectF, text: str, colour: str) -> None:
+    font = QFont(painter.font())
+    font.setPointSize(28)
+    font.setBold(True)
+    painter.setFont(font)
+    painter.fillRect(rect, QColor(colour))
+    painter.setPen(QColor("#000000"))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
 
 def best_columns(count: int, width: int, height: int, aspect: float = 16 / 9) -> int:

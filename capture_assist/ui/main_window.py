@@ -21,9 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from capture_assist.pipeline.live_analysis import LiveAnalyzer
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.runner import RunnerState, SessionRunner, Step, StepOutcome
 from capture_assist.ui.live_view import LiveGrid, LiveView
+from capture_assist.ui.meters import MeterPanel
 
 FRAME_REFRESH_MS = 30
 SHORTCUTS = (
@@ -56,7 +58,10 @@ class DeviceErrorBridge(QObject):
     def __init__(self, workers: Iterable[DeviceWorker]) -> None:
         super().__init__()
         for worker in workers:
-            worker.error.connect(lambda _source, message: self.error.emit(message))
+            worker.error.connect(self._forward)
+
+    def _forward(self, _source: str, message: str) -> None:
+        self.error.emit(message)
 
 
 def describe_step(runner: SessionRunner, step: Step | None) -> tuple[str, str, str]:
@@ -99,10 +104,12 @@ class MainWindow(QMainWindow):
         runner: SessionRunner,
         workers: Mapping[str, DeviceWorker],
         out_dir: Path,
+        analyzers: Mapping[str, LiveAnalyzer] | None = None,
     ) -> None:
         super().__init__()
         self.runner = runner
         self.workers = dict(workers)
+        self.analyzers = dict(analyzers or {})
         self.out_dir = out_dir
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture")
         self._capturing = False
@@ -113,6 +120,12 @@ class MainWindow(QMainWindow):
             camera.id: LiveView(camera.id, camera.angles[0]) for camera in runner.shotlist.cameras
         }
         live_area = LiveGrid(list(self.live_views.values()))
+        self.meters = MeterPanel(runner.shotlist.qc)
+        self.meters.setFixedWidth(460)
+        self.selected_camera = runner.shotlist.cameras[0].id
+        for view in self.live_views.values():
+            view.clicked.connect(self.select_camera)
+        self.live_views[self.selected_camera].selected = True
 
         self.project_label = self._label(
             "project", runner.shotlist.project.title or runner.shotlist.project.id
@@ -155,11 +168,13 @@ class MainWindow(QMainWindow):
         panel_layout.addWidget(self.setup_progress_bar)
         panel_layout.addWidget(self._label("stepKind", "RECENT"))
         panel_layout.addWidget(self.recent_list, 1)
-        panel.setMinimumWidth(560)
-        panel.setMaximumWidth(720)
+        panel.setMinimumWidth(500)
+        panel.setMaximumWidth(600)
 
         body = QHBoxLayout()
         body.addWidget(live_area, 1)
+        if self.analyzers:
+            body.addWidget(self.meters)
         body.addWidget(panel)
         self.status_label = self._label("status", "")
         root = QVBoxLayout()
@@ -183,11 +198,13 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
 
         self.device_errors = DeviceErrorBridge(self.workers.values())
-        self.device_errors.error.connect(lambda message: self.show_status(message, "error"))
+        self.device_errors.error.connect(self._on_device_error)
         self.bridge = RunnerBridge(runner)
         self.bridge.step_finished.connect(self._on_step_finished)
         self.bridge.notification.connect(self._on_notification)
 
+        self._has_baseline: dict[str, bool] = {}
+        self._update_baselines()
         self.frame_timer = QTimer(self)
         self.frame_timer.timeout.connect(self._refresh_frames)
         self.frame_timer.start(FRAME_REFRESH_MS)
@@ -229,7 +246,34 @@ class MainWindow(QMainWindow):
 
     def _refresh_frames(self) -> None:
         for camera_id, view in self.live_views.items():
+            analyzer = self.analyzers.get(camera_id)
+            if analyzer is not None:
+                view.show_metrics(analyzer.latest())
             view.show_frame(self.workers[camera_id].slot.take().frame)
+        analyzer = self.analyzers.get(self.selected_camera)
+        if analyzer is not None:
+            self.meters.show_metrics(
+                analyzer.latest(), self._has_baseline.get(self.selected_camera, False)
+            )
+
+    def select_camera(self, camera_id: str) -> None:
+        """Show this camera's meters."""
+        self.selected_camera = camera_id
+        for view_id, view in self.live_views.items():
+            view.selected = view_id == camera_id
+
+    def _update_baselines(self) -> None:
+        """Point every analyzer at the current setup's reference frame."""
+        step = self.runner.next_step()
+        if step is None:
+            return
+        lighting = next(
+            light for light in self.runner.shotlist.lighting if light.id == step.setup.lighting
+        )
+        for camera_id, analyzer in self.analyzers.items():
+            baseline = self.runner.baseline(step.setup, camera_id)
+            self._has_baseline[camera_id] = baseline is not None
+            analyzer.set_baseline(baseline, lighting.cct_k)
 
     def show_status(self, text: str, level: str = "info") -> None:
         """Show a line in the status bar; errors stay until the next success."""
@@ -311,6 +355,10 @@ class MainWindow(QMainWindow):
             names = ", ".join(path.name for path in outcome.files if path.suffix != ".json")
             self.show_status(f"Saved {outcome.step_id}: {names}")
         self.refresh_plan()
+        self._update_baselines()
+
+    def _on_device_error(self, message: str) -> None:
+        self.show_status(message, "error")
 
     def _on_notification(self, level: str, message: str) -> None:
         self.show_status(message, level)
@@ -322,6 +370,8 @@ class MainWindow(QMainWindow):
         QSettings("capture-assist", "capture-assist").setValue(
             "main_window/geometry", self.saveGeometry()
         )
+        for analyzer in self.analyzers.values():
+            analyzer.stop()
         for worker in self.workers.values():
             worker.stop()
         self.runner.close()
