@@ -26,6 +26,7 @@ for _ in $(seq 1 "$presses"); do
     DISPLAY=$display xdotool search --onlyvisible --name capture-assist windowfocus --sync key space || true
     sleep 1.5
 done
+sleep "${SHOT_DELAY:-0}"
 mkdir -p "$(dirname "$out")"
 DISPLAY=$display import -window root "$out"
 echo "wrote $out"

@@ -45,7 +45,7 @@ from capture_assist.pipeline.offline import StillMeasurement
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.shotlist.model import QcTolerances
 
-SLOW_INTERVAL_S = 0.2
+SLOW_INTERVAL_S = 0.25
 SHAKE_TRACE_FRAMES = 150
 
 

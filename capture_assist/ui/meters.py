@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen, QPo
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from capture_assist.analysis.exposure import ExposureReading
-from capture_assist.analysis.qc import Verdict, worst
+from capture_assist.analysis.qc import Verdict, grade, worst
 from capture_assist.pipeline.live_analysis import LiveMetrics
 from capture_assist.shotlist.model import QcTolerances
 from capture_assist.ui.theme import ACCENT, DIM_TEXT, ERROR, PANEL, TEXT, WARNING
@@ -128,6 +128,8 @@ class ValueTile(QFrame):
 
     def set_verdict(self, verdict: Verdict | None) -> None:
         """Colour the tile: green pass, amber warn, red fail, grey unknown."""
+        if getattr(self, "verdict", "unset") == verdict:
+            return  # restyling is costly: only when the verdict changes
         colour = VERDICT_COLOUR.get(verdict, "#3a4048") if verdict else "#3a4048"
         self.setStyleSheet(
             f"QFrame#tile {{ background: {PANEL}; border: 3px solid {colour}; "
@@ -157,6 +159,7 @@ class MeterPanel(QWidget):
         self.focus = ValueTile("FOCUS")
         self.shake = ShakeTrace()
         self.qc = QLabel("")
+        self._qc_verdict: Verdict | None = None
         self.qc.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.qc.setStyleSheet(
             "font-size: 20pt; font-weight: 800; border-radius: 8px; padding: 6px;"
@@ -164,9 +167,9 @@ class MeterPanel(QWidget):
         grid = QGridLayout()
         grid.setSpacing(8)
         grid.addWidget(self.white_balance, 0, 0)
-        grid.addWidget(self.exposure, 0, 1)
-        grid.addWidget(self.stability, 1, 0)
-        grid.addWidget(self.focus, 1, 1)
+        grid.addWidget(self.exposure, 1, 0)
+        grid.addWidget(self.stability, 2, 0)
+        grid.addWidget(self.focus, 3, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -175,6 +178,7 @@ class MeterPanel(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.shake)
         layout.addWidget(self.qc)
+        layout.addStretch(1)
 
     def show_metrics(self, metrics: LiveMetrics | None, has_baseline: bool) -> None:
         """Update every meter from the newest metrics."""
@@ -193,11 +197,17 @@ class MeterPanel(QWidget):
         else:
             reading = chart.white_balance
             change = slow.white_balance_change_mired if slow else None
-            delta = f"Δ {change:+.1f} mired" if change is not None else "no reference yet"
+            target_error = slow.white_balance_error_mired if slow else None
+            parts = [f"vs ref {change:+.1f}" if change is not None else "no ref"]
+            if target_error is not None:
+                parts.append(f"vs target {target_error:+.1f} mired")
+            wb_verdicts = [verdicts[k] for k in ("white_balance_mired",) if k in verdicts]
+            if target_error is not None:
+                wb_verdicts.append(grade(target_error, self.tolerances.white_balance_mired))
             self.white_balance.display(
-                f"{reading.cct_k:.0f} K",
-                f"{delta} · Duv {reading.duv:+.4f}",
-                verdicts.get("white_balance_mired"),
+                f"{reading.cct_k:.0f} K  Duv {reading.duv:+.4f}",
+                " · ".join(parts),
+                worst(wb_verdicts) if wb_verdicts else None,
             )
         clip = metrics.exposure.clipped_percent_any
         exposure_change = slow.exposure_change_ev if slow else None
@@ -230,9 +240,15 @@ class MeterPanel(QWidget):
             verdicts.get("sharpness_drop_percent"),
         )
         self.shake.set_values(metrics.shake_trace, self.tolerances.shake_px.fail)
-        overall = worst(list(verdicts.values()) + ([] if stability.stable else [Verdict.FAIL]))
+        extra = [] if stability.stable else [Verdict.FAIL]
+        if slow is not None and slow.white_balance_error_mired is not None:
+            extra.append(grade(slow.white_balance_error_mired, self.tolerances.white_balance_mired))
+        overall = worst(list(verdicts.values()) + extra)
         label = {Verdict.PASS: "QC PASS", Verdict.WARN: "QC WARN", Verdict.FAIL: "QC FAIL"}[overall]
         self.qc.setText(label if has_baseline else f"{label} (no reference yet)")
+        if overall == self._qc_verdict:
+            return
+        self._qc_verdict = overall
         self.qc.setStyleSheet(
             "font-size: 20pt; font-weight: 800; border-radius: 8px; padding: 6px; "
             f"color: #000000; background: {VERDICT_COLOUR[overall]};"
