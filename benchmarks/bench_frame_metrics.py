@@ -45,48 +45,52 @@ def main() -> None:
         f"{'size':>6} {'copy ms':>8} {'exposure':>10} {'motion':>10} {'every-frame':>12} {'ratio':>7} {'goal':>5} | {'detect ms':>9} {'track ms':>9} {'drift ms':>9} {'WB Hz':>6}"
     )
     for width, height, goal in ((1920, 1080, 10), (3840, 2160, 3)):
-        camera = SimulatedCamera(
-            "bench", width=width, height=height, controls=SceneControls(noise_sigma=2.0)
-        )
-        frames = [camera.render(index / 25) for index in range(4)]
-        target = np.empty_like(frames[0])
-        state = [StabilityState()]
-        counter = [0]
+        measure_size(width, height, goal)
 
-        def motion() -> None:
-            counter[0] += 1
-            frame = frames[counter[0] % len(frames)]
-            state[0], _ = update_stability(
-                state[0], prepare_motion_frame(frame, counter[0] / 25), SHAKE
-            )
 
-        timings = median_time(
-            {
-                "copy": lambda: np.copyto(target, frames[0]),
-                "exposure": lambda: measure_exposure(frames[1]),
-                "motion": motion,
-            },
-            rounds=30,
+def measure_size(width: int, height: int, goal: int) -> None:
+    camera = SimulatedCamera(
+        "bench", width=width, height=height, controls=SceneControls(noise_sigma=2.0)
+    )
+    frames = [camera.render(index / 25) for index in range(4)]
+    target = np.empty_like(frames[0])
+    state = [StabilityState()]
+    counter = [0]
+
+    def motion() -> None:
+        counter[0] += 1
+        frame = frames[counter[0] % len(frames)]
+        state[0], _ = update_stability(
+            state[0], prepare_motion_frame(frame, counter[0] / 25), SHAKE
         )
-        chart = detect_colorchecker(frames[0])
-        assert chart is not None
-        reference = prepare_drift_reference(frames[0])
-        slow = median_time(
-            {
-                "detect": lambda: detect_colorchecker(frames[2]),
-                "track": lambda: track_colorchecker(frames[2], chart),
-                "drift": lambda: measure_drift(reference, frames[3]),
-            },
-            rounds=5,
-        )
-        every_frame = timings["exposure"] + timings["motion"]
-        ratio = every_frame / timings["copy"]
-        white_balance_hz = 1.0 / slow["track"]
-        print(
-            f"{height:>5}p {timings['copy'] * 1e3:8.2f} {timings['exposure'] * 1e3:9.2f}ms {timings['motion'] * 1e3:9.2f}ms "
-            f"{every_frame * 1e3:11.2f}ms {ratio:6.1f}x {goal:>4}x | {slow['detect'] * 1e3:9.1f} {slow['track'] * 1e3:9.1f} "
-            f"{slow['drift'] * 1e3:9.1f} {white_balance_hz:6.1f}"
-        )
+
+    timings = median_time(
+        {
+            "copy": lambda: np.copyto(target, frames[0]),
+            "exposure": lambda: measure_exposure(frames[1]),
+            "motion": motion,
+        },
+        rounds=30,
+    )
+    chart = detect_colorchecker(frames[0])
+    assert chart is not None
+    reference = prepare_drift_reference(frames[0])
+    slow = median_time(
+        {
+            "detect": lambda: detect_colorchecker(frames[2]),
+            "track": lambda: track_colorchecker(frames[2], chart),
+            "drift": lambda: measure_drift(reference, frames[3]),
+        },
+        rounds=5,
+    )
+    every_frame = timings["exposure"] + timings["motion"]
+    ratio = every_frame / timings["copy"]
+    white_balance_hz = 1.0 / slow["track"]
+    print(
+        f"{height:>5}p {timings['copy'] * 1e3:8.2f} {timings['exposure'] * 1e3:9.2f}ms {timings['motion'] * 1e3:9.2f}ms "
+        f"{every_frame * 1e3:11.2f}ms {ratio:6.1f}x {goal:>4}x | {slow['detect'] * 1e3:9.1f} {slow['track'] * 1e3:9.1f} "
+        f"{slow['drift'] * 1e3:9.1f} {white_balance_hz:6.1f}"
+    )
 
 
 if __name__ == "__main__":
