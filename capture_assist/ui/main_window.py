@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from capture_assist.analysis.qc import hold_recording
 from capture_assist.pipeline.live_analysis import LiveAnalyzer
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.runner import RunnerState, SessionRunner, Step, StepOutcome
@@ -334,11 +335,30 @@ class MainWindow(QMainWindow):
         step = self.runner.next_step()
         if step is None or self._capturing or self.runner.state is RunnerState.CAPTURING:
             return
+        held = self._held_by_instability()
+        if held:
+            self.show_status(
+                f"Hold: {held} not stable (the shot list holds recording until it is); "
+                "wait for STABLE, or check the tripod",
+                "warning",
+            )
+            return
         self._capturing = True
         self.capture_button.setEnabled(False)
         self.capture_button.setText("Capturing...")
         self.show_status(f"Capturing {step.step_id} ...")
         self._executor.submit(self.runner.capture, step)
+
+    def _held_by_instability(self) -> str:
+        """Return the cameras that hold the capture (empty when it may go)."""
+        unstable = []
+        for camera_id, analyzer in self.analyzers.items():
+            metrics = analyzer.latest()
+            if metrics is not None and hold_recording(
+                metrics.stability.stable, self.runner.shotlist.qc
+            ):
+                unstable.append(camera_id)
+        return ", ".join(unstable)
 
     def _on_step_finished(self, outcome: StepOutcome) -> None:
         self._capturing = False

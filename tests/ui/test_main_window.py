@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,17 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot: QtBot, demo_shotlist_path: Path, tmp_path: Path) -> MainWindow:
+def window(qtbot: QtBot, demo_shotlist_path: Path, tmp_path: Path) -> Iterator[MainWindow]:
     main_window = build_window(
         demo_shotlist_path, tmp_path / "session", resume=False, simulate=False, sim_controls=None
     )
     qtbot.addWidget(main_window)
     main_window.resize(1600, 900)
     main_window.show()
-    return main_window
+    yield main_window
+    # Close here, not in qtbot's teardown, so the device and analysis threads
+    # are joined before the interpreter can finalise under them.
+    main_window.close()
 
 
 def test_live_view_shows_frames_from_every_camera(window: MainWindow, qtbot: QtBot) -> None:
@@ -81,3 +85,44 @@ def test_closing_stops_the_device_threads(window: MainWindow) -> None:
     threads = [worker._thread for worker in window.workers.values()]
     window.close()
     assert not any(thread.is_alive() for thread in threads)
+
+
+def test_meters_show_live_measurements(window: MainWindow, qtbot: QtBot) -> None:
+    analyzer = window.analyzers["cam_a"]
+    qtbot.waitUntil(
+        lambda: analyzer.latest() is not None and analyzer.latest().slow is not None, timeout=10000
+    )
+    qtbot.waitUntil(lambda: "K" in window.meters.white_balance.value.text(), timeout=10000)
+    assert window.meters.stability.value.text() in ("STABLE", "UNSTABLE")
+    assert "analysed" in window.meters.camera_label.text()
+
+
+def test_an_unstable_camera_holds_the_capture_when_the_shot_list_says_so(
+    qtbot: QtBot, tmp_path: Path, demo_shotlist_path: Path
+) -> None:
+    text = demo_shotlist_path.read_text().replace(
+        "naming:", "qc: {hold_recording_while_unstable: true}\nnaming:"
+    )
+    held_list = tmp_path / "held.yaml"
+    held_list.write_text(text)
+    main_window = build_window(
+        held_list, tmp_path / "session", resume=False, simulate=False, sim_controls=None
+    )
+    qtbot.addWidget(main_window)
+    main_window.show()
+    analyzer = main_window.analyzers["cam_b"]
+    qtbot.waitUntil(
+        lambda: analyzer.latest() is not None and analyzer.latest().frames_analysed > 10,
+        timeout=10000,
+    )
+    main_window.workers["cam_b"].camera.bump(15.0, 0.0)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not analyzer.latest().stability.stable, timeout=5000)
+    qtbot.keyClick(main_window, Qt.Key.Key_Space)
+    assert "Hold: cam_b" in main_window.status_label.text()
+    qtbot.wait(300)
+    assert main_window.progress_bar.value() == 0
+    # Once the camera has settled, Space captures.
+    qtbot.waitUntil(lambda: analyzer.latest().stability.stable, timeout=8000)
+    qtbot.keyClick(main_window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: main_window.progress_bar.value() == 1, timeout=15000)
+    main_window.close()
