@@ -49,6 +49,15 @@ from capture_assist.storage.sidecar import (
 )
 
 INCOMPLETE_FOLDER = "_incomplete"
+WATCHED_SETTINGS = (
+    "iso",
+    "shutter_s",
+    "aperture_f",
+    "white_balance",
+    "white_balance_k",
+    "picture_profile",
+    "focal_length_mm",
+)
 REFERENCE_FOLDER = "_reference"
 DATABASE_NAME = "session.sqlite"
 # Longer than any device's own capture guard, so the device reports first.
@@ -149,6 +158,7 @@ class SessionRunner:
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()
         self._baselines: dict[tuple[str, str], StillMeasurement] = {}
+        self._last_settings: dict[tuple[str, str], dict[str, object]] = {}
         self.db: SessionDatabase | None = None
 
     @property
@@ -310,6 +320,8 @@ class SessionRunner:
                     continue
                 results.append((camera_id, angle_id, captured, final_path))
             first_trigger = min((r[2].timestamp_s for r in results), default=0.0)
+            for camera_id, _angle_id, captured, _path in results:
+                self._check_settings(step, camera_id, captured.settings)
             stored: list[_StoredFile] = []
             for camera_id, angle_id, captured, final_path in results:
                 try:
@@ -432,6 +444,27 @@ class SessionRunner:
         sidecar_path = sidecar_path_for(final_path)
         write_sidecar(sidecar_path, sidecar)
         return _StoredFile(camera_id, final_path, sidecar_path, digest, qc)
+
+    def _check_settings(self, step: Step, camera_id: str, settings: Mapping[str, Any]) -> None:
+        """Warn when a camera's exposure or colour settings changed within a setup."""
+        watched = {key: settings.get(key) for key in WATCHED_SETTINGS if key in settings}
+        key = (step.setup.setup_id, camera_id)
+        previous = self._last_settings.get(key)
+        self._last_settings[key] = watched
+        if previous is None:
+            return
+        changes = [
+            f"{name} {previous[name]} → {value}"
+            for name, value in watched.items()
+            if name in previous and previous[name] != value
+        ]
+        if changes:
+            self.notification.emit(
+                "warning",
+                f"{camera_id}: settings changed within setup {step.setup.setup_id}: "
+                + ", ".join(changes)
+                + ". Takes of one setup must match; check the camera.",
+            )
 
     def _quality(self, step: Step, camera_id: str, media: Path) -> dict[str, Any] | None:
         """Measure a stored still: a reference becomes its setup's baseline, a take is graded."""

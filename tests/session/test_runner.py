@@ -151,3 +151,15 @@ def test_baseline_survives_a_resume(small_shotlist_path: Path, tmp_path: Path) -
     )
     take = next(out.glob("daylight/s01/pick_up_glass/*cam_a.json"))
     assert json.loads(take.read_text())["qc"]["verdict"] == "pass"
+
+
+def test_a_settings_change_within_a_setup_is_reported(runner: SessionRunner) -> None:
+    notes: list[tuple[str, str]] = []
+    runner.notification.connect(lambda level, message: notes.append((level, message)))
+    runner.capture(runner.steps[0])
+    runner.capture(runner.steps[1])
+    assert notes == []
+    runner.workers["cam_a"].camera.set_controls(iso=800)  # type: ignore[attr-defined]
+    runner.capture(runner.steps[2])
+    assert notes and notes[-1][0] == "warning"
+    assert "cam_a: settings changed within setup daylight.front+side: iso 400 → 800" in notes[-1][1]
