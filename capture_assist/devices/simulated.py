@@ -256,7 +256,11 @@ class SimulatedCamera:
         return self._fps
 
     def open(self) -> None:
-        """Connect (clears an injected disconnect, as replugging would)."""
+        """Connect; fails while the (simulated) cable is pulled."""
+        self._check_fault()
+
+    def replug(self) -> None:
+        """Plug the cable back in after ``inject_fault("disconnect")``."""
         self._fault = None
 
     def close(self) -> None:
@@ -298,7 +302,7 @@ class SimulatedCamera:
             self._manual_bump += np.array([dx_px, dy_px, rotation_deg])
 
     def inject_fault(self, kind: Literal["disconnect"] | None) -> None:
-        """Make the next calls fail as if the cable were pulled (``open()`` clears it)."""
+        """Make calls fail as if the cable were pulled, until ``replug()``."""
         self._fault = kind
 
     def set_action(

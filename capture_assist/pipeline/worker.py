@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -17,7 +18,10 @@ from typing import Any, TypeVar
 
 from psygnal import Signal
 
-from capture_assist.devices.base import DeviceError, Frame, StillCamera
+from capture_assist.devices.base import ConnectionLostError, DeviceError, Frame, StillCamera
+
+RECONNECT_FIRST_DELAY_S = 0.5
+RECONNECT_MAX_DELAY_S = 10.0
 
 T = TypeVar("T")
 
@@ -84,6 +88,7 @@ class DeviceWorker:
 
     frame_arrived = Signal(object)
     error = Signal(str, str)
+    connection_changed = Signal(str, bool)
 
     def __init__(self, camera: StillCamera, *, live: bool = True) -> None:
         self.camera = camera
@@ -96,6 +101,10 @@ class DeviceWorker:
             target=self._loop, name=f"device-{camera.source_id}", daemon=True
         )
         self._started = False
+        self._wants_live = live
+        self._reconnect_at: float | None = None
+        self._reconnect_delay_s = RECONNECT_FIRST_DELAY_S
+        self.connected = False
 
     @property
     def source_id(self) -> str:
@@ -110,6 +119,7 @@ class DeviceWorker:
 
     def set_live(self, enabled: bool) -> None:
         """Turn live frames on or off (commands run either way)."""
+        self._wants_live = enabled
         if enabled:
             self._live.set()
         else:
@@ -127,18 +137,54 @@ class DeviceWorker:
             self._commands.put(None)
             self._thread.join(timeout_s)
 
-    def _loop(self) -> None:
+    def _connect(self) -> None:
+        """Open the device; on failure, try again later with a growing delay."""
         try:
             self.camera.open()
         except DeviceError as error:
-            self.error.emit(self.source_id, str(error))
+            self.connected = False
+            if self._reconnect_at is not None:
+                # Each failed attempt waits twice as long as the one before.
+                self._reconnect_delay_s = min(self._reconnect_delay_s * 2, RECONNECT_MAX_DELAY_S)
+            self._reconnect_at = time.monotonic() + self._reconnect_delay_s
+            self.error.emit(
+                self.source_id,
+                f"{error} Trying again in {self._reconnect_delay_s:g} s.",
+            )
+            return
+        self.connected = True
+        self._reconnect_at = None
+        self._reconnect_delay_s = RECONNECT_FIRST_DELAY_S
+        if self._wants_live:
+            self._live.set()
+        self.connection_changed.emit(self.source_id, True)
+
+    def _lost(self, error: DeviceError) -> None:
+        self.connected = False
+        self._live.clear()
+        self.error.emit(self.source_id, str(error))
+        self.connection_changed.emit(self.source_id, False)
+        self.camera.close()
+        self._reconnect_at = time.monotonic() + self._reconnect_delay_s
+
+    def _loop(self) -> None:
+        self._connect()
         while True:
             live = self._live.is_set()
+            timeout = None
+            if self._reconnect_at is not None:
+                timeout = max(0.0, self._reconnect_at - time.monotonic())
             try:
                 # Block only when idle: with live view on, a command waits at most one frame.
-                item = self._commands.get(block=not live)
+                if live:
+                    item = self._commands.get(block=False)
+                else:
+                    item = self._commands.get(timeout=timeout)
             except queue.Empty:
-                self._read_live_frame()
+                if self._reconnect_at is not None and time.monotonic() >= self._reconnect_at:
+                    self._connect()
+                elif live:
+                    self._read_live_frame()
                 continue
             if item is None:
                 break
@@ -146,6 +192,9 @@ class DeviceWorker:
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(command())
+                except ConnectionLostError as exc:
+                    future.set_exception(exc)
+                    self._lost(exc)
                 except BaseException as exc:
                     future.set_exception(exc)
         self.camera.close()
@@ -153,6 +202,9 @@ class DeviceWorker:
     def _read_live_frame(self) -> None:
         try:
             frame = self.camera.read_frame()
+        except ConnectionLostError as error:
+            self._lost(error)
+            return
         except DeviceError as error:
             self.error.emit(self.source_id, str(error))
             self._live.clear()

@@ -58,3 +58,33 @@ def test_a_lost_camera_reports_and_stops_live_view() -> None:
         assert errors and errors[0][0] == "cam" and "lost the connection" in errors[0][1]
     finally:
         worker.stop()
+
+
+def test_a_lost_camera_is_reconnected_with_back_off_once_replugged() -> None:
+    camera = SimulatedCamera("cam", width=64, height=36, fps=100)
+    worker = DeviceWorker(camera, live=True)
+    errors: list[str] = []
+    states: list[bool] = []
+    worker.error.connect(lambda source, message: errors.append(message))
+    worker.connection_changed.connect(lambda source, connected: states.append(connected))
+    worker.start()
+    try:
+        time.sleep(0.1)
+        camera.inject_fault("disconnect")
+        deadline = time.monotonic() + 5
+        while len(errors) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Lost, then two failed attempts at 0.5 s and 1 s: the delay doubles.
+        assert "lost the connection" in errors[0]
+        assert "Trying again in 1 s" in errors[1] and "Trying again in 2 s" in errors[2]
+        assert states[:2] == [True, False]
+        sequence_before = worker.slot.take().frame.sequence  # type: ignore[union-attr]
+        camera.replug()
+        deadline = time.monotonic() + 5
+        while states[-1] is not True and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert states[-1] is True
+        time.sleep(0.2)
+        assert worker.slot.take().frame.sequence > sequence_before  # type: ignore[union-attr]
+    finally:
+        worker.stop()

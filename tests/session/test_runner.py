@@ -64,7 +64,7 @@ def test_a_camera_that_vanishes_keeps_the_other_file_and_fails_the_step(
     assert runner.step_statuses()[step.step_id] == "failed"
     assert runner.next_step() == step
     # The cable is back: the retry is attempt 2 and the step completes.
-    runner.workers["cam_b"].camera.open()
+    runner.workers["cam_b"].camera.replug()  # type: ignore[attr-defined]
     retry = runner.capture(step)
     assert retry.ok and retry.attempt == 2
     assert all("_a02" in p.name for p in retry.files)
