@@ -22,6 +22,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
+from capture_assist.analysis.colorchecker import ChartDetection
 from capture_assist.analysis.exposure import clipping_mask
 from capture_assist.devices.base import Frame
 from capture_assist.pipeline.live_analysis import LiveMetrics
@@ -45,6 +46,7 @@ class LiveView(QWidget):
         super().__init__(parent)
         self.metrics: LiveMetrics | None = None
         self.selected = False
+        self.show_delta_e = False
         self._zebra: QImage | None = None
         self._zebra_mask: npt.NDArray[np.uint8] | None = None
         self._frames_since_zebra = 0
@@ -106,6 +108,26 @@ class LiveView(QWidget):
         span = self._arrivals[-1] - self._arrivals[0]
         return (len(self._arrivals) - 1) / span if span > 0 else 0.0
 
+    def _paint_delta_e(
+        self, painter: QPainter, target: QRectF, scale: float, chart: ChartDetection
+    ) -> None:
+        """Write each patch's delta E 2000 on it: green under 3, amber under 6, red above."""
+        font = QFont(painter.font())
+        font.setPointSize(12)
+        font.setBold(True)
+        painter.setFont(font)
+        for quad, delta_e in zip(
+            chart.patch_quads, chart.white_balance.delta_e_per_patch, strict=True
+        ):
+            centre_x, centre_y = quad.mean(axis=0)
+            box = QRectF(
+                target.x() + centre_x * scale - 22, target.y() + centre_y * scale - 11, 44, 22
+            )
+            colour = "#2f9e6e" if delta_e < 3 else "#f0a020" if delta_e < 6 else "#ff4d4d"
+            painter.fillRect(box, QColor(colour))
+            painter.setPen(QColor("#000000"))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, f"{delta_e:.1f}")
+
     def _paint_overlays(self, painter: QPainter, target: QRectF, scale: float) -> None:
         metrics = self.metrics
         if metrics is None:
@@ -122,6 +144,8 @@ class LiveView(QWidget):
             painter.setPen(QPen(QColor("#00e0ff"), 3))
             painter.setBrush(QBrush())
             painter.drawPolygon(corners)
+            if self.show_delta_e:
+                self._paint_delta_e(painter, target, scale, slow.chart)
         if slow is not None and slow.drift is not None and slow.drift.translation_px > 0.2:
             centre = target.center()
             tip = centre + QPointF(slow.drift.dx_px, slow.drift.dy_px) * scale * DRIFT_ARROW_GAIN

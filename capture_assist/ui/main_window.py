@@ -31,6 +31,7 @@ from capture_assist.ui.meters import MeterPanel
 FRAME_REFRESH_MS = 30
 SHORTCUTS = (
     ("Space", "Capture the current step"),
+    ("D", "Delta E of every chart patch on / off"),
     ("F11", "Full screen on / off"),
     ("?", "Show / hide this help"),
     ("Ctrl+Q", "Quit (captured files are already safe)"),
@@ -195,6 +196,7 @@ class MainWindow(QMainWindow):
 
         QShortcut(QKeySequence(Qt.Key.Key_Space), self, self.capture_current)
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self._toggle_fullscreen)
+        QShortcut(QKeySequence(Qt.Key.Key_D), self, self.toggle_delta_e)
         QShortcut(QKeySequence("?"), self, self._toggle_help)
         QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
 
@@ -238,6 +240,11 @@ class MainWindow(QMainWindow):
         )
         self.help_overlay.raise_()
         self.help_overlay.show()
+
+    def toggle_delta_e(self) -> None:
+        """Show or hide each chart patch's delta E on the live views."""
+        for view in self.live_views.values():
+            view.show_delta_e = not view.show_delta_e
 
     def _toggle_fullscreen(self) -> None:
         if self.isFullScreen():

@@ -126,3 +126,24 @@ def test_an_unstable_camera_holds_the_capture_when_the_shot_list_says_so(
     qtbot.keyClick(main_window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: main_window.progress_bar.value() == 1, timeout=15000)
     main_window.close()
+
+
+def test_delta_e_overlay_toggles_with_d(window: MainWindow, qtbot: QtBot) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_D)
+    assert all(view.show_delta_e for view in window.live_views.values())
+    analyzer = window.analyzers["cam_a"]
+    qtbot.waitUntil(
+        lambda: (
+            analyzer.latest() is not None
+            and analyzer.latest().slow is not None
+            and analyzer.latest().slow.chart is not None
+        ),
+        timeout=10000,
+    )
+    view = window.live_views["cam_a"]
+    painted = view.frames_painted
+    qtbot.waitUntil(lambda: view.frames_painted > painted + 3, timeout=5000)
+    image = view.grab().toImage()
+    assert not image.isNull()
+    qtbot.keyClick(window, Qt.Key.Key_D)
+    assert not any(view.show_delta_e for view in window.live_views.values())
