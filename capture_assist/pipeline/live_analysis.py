@@ -17,8 +17,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from psygnal import Signal
-
 from capture_assist.analysis.colorchecker import (
     ChartDetection,
     detect_colorchecker,
@@ -109,8 +107,6 @@ class LiveAnalyzer:
         The shot list's QC tolerances.
     """
 
-    metrics_ready = Signal(object)
-
     def __init__(self, worker: DeviceWorker, tolerances: QcTolerances) -> None:
         self.worker = worker
         self.tolerances = tolerances
@@ -190,7 +186,6 @@ class LiveAnalyzer:
                 )
                 self._latest = metrics
             self._slow_wake.set()
-            self.metrics_ready.emit(metrics)
 
     def _slow_loop(self) -> None:
         chart: ChartDetection | None = None

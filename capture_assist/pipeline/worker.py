@@ -86,7 +86,6 @@ class DeviceWorker:
         Whether to read live frames between commands.
     """
 
-    frame_arrived = Signal(object)
     error = Signal(str, str)
     connection_changed = Signal(str, bool)
 
@@ -210,4 +209,3 @@ class DeviceWorker:
             self._live.clear()
             return
         self.slot.put(frame)
-        self.frame_arrived.emit(frame)

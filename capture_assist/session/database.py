@@ -453,7 +453,3 @@ class SessionDatabase:
             cursor.execute(
                 "INSERT INTO events(at, level, message) VALUES (?, ?, ?)", (_now(), level, message)
             )
-
-    def counts(self) -> dict[str, int]:
-        """Return how many steps are in each status."""
-        return dict(self._query("SELECT status, COUNT(*) FROM steps GROUP BY status"))

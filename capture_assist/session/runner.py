@@ -191,6 +191,8 @@ class SessionRunner:
             )
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.db = SessionDatabase(database_path)
+        # Every notification is kept in the session's log, whoever listens.
+        self.notification.connect(self._log_notification)
         meta = self.db.meta()
         if meta.get("shotlist_sha256") not in (None, self.loaded.sha256):
             self.notification.emit(
@@ -227,6 +229,10 @@ class SessionRunner:
                 self._move_to_incomplete(partial, "partials")
         self._set_state(RunnerState.READY)
         return [step_id for step_id, _attempt in interrupted]
+
+    def _log_notification(self, level: str, message: str) -> None:
+        if self.db is not None:
+            self.db.log_event(level, message)
 
     def _move_to_incomplete(self, path: Path, *where: str) -> Path:
         relative = path.relative_to(self.out_dir)
