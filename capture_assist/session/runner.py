@@ -14,7 +14,7 @@ import mimetypes
 import shutil
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -329,10 +329,14 @@ class SessionRunner:
             for camera_id, _angle_id, captured, _path in results:
                 self._check_settings(step, camera_id, captured.settings)
             stored: list[_StoredFile] = []
-            for camera_id, angle_id, captured, final_path in results:
-                try:
-                    stored.append(
-                        self._store(
+            # Checksums, QC measurements and sidecars of the cameras run side by side:
+            # OpenCV and hashlib release the GIL, and the take is only as slow as one.
+            with ThreadPoolExecutor(max_workers=max(1, len(results))) as pool:
+                storing = [
+                    (
+                        camera_id,
+                        pool.submit(
+                            self._store,
                             step,
                             attempt,
                             camera_id,
@@ -342,10 +346,15 @@ class SessionRunner:
                             started_wall=started_wall,
                             started_s=started_s,
                             skew_s=captured.timestamp_s - first_trigger,
-                        )
+                        ),
                     )
-                except OSError as error:
-                    errors.append(f"camera {camera_id}: could not store the file: {error}")
+                    for camera_id, angle_id, captured, final_path in results
+                ]
+                for camera_id, stored_future in storing:
+                    try:
+                        stored.append(stored_future.result())
+                    except OSError as error:
+                        errors.append(f"camera {camera_id}: could not store the file: {error}")
             ok = not errors
             if not ok:
                 # Keep every byte, but out of the dataset's tree: the step is not done.
