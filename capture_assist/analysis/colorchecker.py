@@ -274,28 +274,24 @@ def detect_colorchecker(
 
 
 def track_colorchecker(rgb: RgbImage, previous: ChartDetection) -> ChartDetection | None:
-    """Find the chart again near where it was, at a higher resolution than a full search.
+    """Follow the chart from where it was, without a new search.
 
-    Returns ``None`` when it is not there any more: the caller then searches the
+    Each patch's centroid is measured again around its previous position and the
+    chart refitted from them, then verified like a detection. Returns ``None``
+    when the chart moved too far or is gone: the caller then searches the
     whole frame.
     """
-    height, width = rgb.shape[:2]
-    low = previous.corners.min(axis=0)
-    high = previous.corners.max(axis=0)
-    margin = (high - low) * TRACK_MARGIN_FRACTION
-    x0, y0 = np.maximum(np.floor(low - margin), 0).astype(int)
-    x1, y1 = np.minimum(np.ceil(high + margin), (width, height)).astype(int)
-    crop = rgb[y0:y1, x0:x1]
-    if crop.size == 0:
+    quads = _refine_quads(rgb, _refine_quads(rgb, previous.patch_quads))
+    if quads is previous.patch_quads:
         return None
-    found = detect_colorchecker(crop, working_width=min(DETECTION_WIDTH_PX, crop.shape[1]))
-    if found is None:
+    shift = np.abs(quads - previous.patch_quads).max()
+    patch_size = np.abs(previous.patch_quads[0][2] - previous.patch_quads[0][0]).max()
+    if shift > patch_size / 2:
+        return None  # a jump that large is a new chart position: search again
+    patches = _patch_medians(rgb, quads)
+    if np.isnan(patches).any():
         return None
-    offset = np.array([x0, y0], dtype=np.float64)
-    return ChartDetection(
-        found.corners + offset,
-        found.patch_quads + offset,
-        found.patches_linear,
-        found.white_balance,
-        "track",
-    )
+    reading = measure_white_balance(patches)
+    if reading is None or reading.delta_e_mean > MAX_MEAN_DELTA_E:
+        return None
+    return ChartDetection(_corners_of(quads), quads, patches, reading, "track")

@@ -183,3 +183,18 @@ def test_chart_on_a_monitor_is_found() -> None:
         cv2.imread(str(PHOTOS / "jarrelscy_203500_on_monitor.jpg"))[:, :, ::-1]
     )
     assert detect_colorchecker(rgb) is not None
+
+
+def test_tracking_lets_go_when_the_chart_jumps_or_leaves() -> None:
+    camera = SimulatedCamera("cam", width=1920, height=1080)
+    previous = detect_colorchecker(camera.render(0.0))
+    assert previous is not None
+    camera.bump(60.0, 40.0)
+    assert track_colorchecker(camera.render(0.0), previous) is None
+    gone = SimulatedCamera(
+        "cam", width=1920, height=1080, controls=SceneControls(chart_layout="none")
+    )
+    assert track_colorchecker(gone.render(0.0), previous) is None
+    # A full search finds it again where it went.
+    found = detect_colorchecker(camera.render(0.0))
+    assert found is not None and found.method == "detect"
