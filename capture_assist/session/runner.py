@@ -353,7 +353,9 @@ class SessionRunner:
                 for camera_id, stored_future in storing:
                     try:
                         stored.append(stored_future.result())
-                    except OSError as error:
+                    except (OSError, ValueError) as error:
+                        # ValueError covers a sidecar the schema refuses: the attempt
+                        # must still end failed, never stay "recording".
                         errors.append(f"camera {camera_id}: could not store the file: {error}")
             ok = not errors
             if not ok:
