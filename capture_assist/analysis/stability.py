@@ -4,7 +4,12 @@ Both measurements follow corners of one frame into another with pyramidal
 Lucas-Kanade flow and fit a similarity with RANSAC, so that whatever moves by
 itself (the actor) is an outlier and only the camera's motion is measured:
 frame to frame on a 480-px copy (shake, bumps), and against the setup's
-reference frame on a copy up to 1920 px wide, in two passes (drift). State
+reference frame on a copy up to 1920 px wide, in two passes (drift).
+
+The frame-to-frame path runs on every frame, so it is built to cost about as
+much as copying the frame a few times: the reduced copy reads a quarter of the
+source pixels, and the corners are found once and then carried from frame to
+frame (found again only when too few survive), as a KLT tracker does. State
 across frames lives in an explicit, immutable ``StabilityState``.
 """
 
@@ -20,6 +25,9 @@ import numpy.typing as npt
 from capture_assist.shotlist.model import Tolerance
 
 MOTION_WIDTH_PX = 480
+MOTION_CORNERS = 200
+MOTION_MIN_CORNERS = 24
+MOTION_REDETECT_FRAMES = 50
 NORMALISED_SPREAD = 24.0
 LOCAL_MEAN_SIGMA_PX = 10.0
 DRIFT_WIDTH_PX = 1920
@@ -32,14 +40,33 @@ BUMP_HOLD_S = 2.0
 
 RgbImage = npt.NDArray[np.uint8]
 GreyImage = npt.NDArray[np.float32]
+_NO_CORNERS = np.empty((0, 1, 2), np.float32)
 
 
 @dataclass(frozen=True, slots=True)
 class MotionFrame:
-    """A frame prepared for the every-frame motion measurement."""
+    """A frame prepared for the every-frame motion measurement.
 
-    features: DriftReference
+    Attributes
+    ----------
+    grey
+        The reduced, locally normalised luma (``MOTION_WIDTH_PX`` wide at most).
+    scale
+        Reduced width over source width.
+    timestamp_s
+        The frame's time on the session clock.
+    corners
+        Corners to follow into the next frame (empty until ``update_stability``
+        has found or carried them).
+    corners_age_frames
+        Frames since those corners were last found from scratch.
+    """
+
+    grey: npt.NDArray[np.uint8]
+    scale: float
     timestamp_s: float
+    corners: npt.NDArray[np.float32] = field(default_factory=lambda: _NO_CORNERS)
+    corners_age_frames: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +128,90 @@ def _grey(rgb: RgbImage, width: int) -> tuple[GreyImage, float]:
 
 
 def prepare_motion_frame(rgb: RgbImage, timestamp_s: float) -> MotionFrame:
-    """Reduce a frame for the every-frame motion measurement."""
-    return MotionFrame(prepare_drift_reference(rgb, MOTION_WIDTH_PX), timestamp_s)
+    """Reduce a frame for the every-frame motion measurement.
+
+    Bilinear sampling to twice the working width, then area averaging: each
+    working pixel averages 16 source pixels (sensor noise drops fourfold)
+    while only a quarter of a large frame is ever read. The local mean is
+    taken at a quarter of the working size, where a wide blur is cheap.
+    """
+    height, width = rgb.shape[:2]
+    scale = min(1.0, MOTION_WIDTH_PX / width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    frame = np.ascontiguousarray(rgb)
+    if scale < 0.5:
+        frame = cv2.resize(frame, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR)
+    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    if luma.shape[1] != size[0]:
+        luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+    grey = np.asarray(luma, np.float32)
+    coarse = cv2.resize(grey, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    local_mean = cv2.resize(
+        cv2.GaussianBlur(coarse, (0, 0), LOCAL_MEAN_SIGMA_PX / 4),
+        size,
+        interpolation=cv2.INTER_LINEAR,
+    )
+    detail = cv2.subtract(grey, local_mean)
+    spread = float(cv2.meanStdDev(detail)[1][0, 0]) or 1.0
+    gain = NORMALISED_SPREAD / spread
+    normalised = cv2.addWeighted(detail, gain, detail, 0.0, 128.0, dtype=cv2.CV_8U)
+    return MotionFrame(np.asarray(normalised, np.uint8), scale, timestamp_s)
+
+
+def _motion_corners(grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    corners = cv2.goodFeaturesToTrack(
+        grey, maxCorners=MOTION_CORNERS, qualityLevel=0.01, minDistance=8
+    )
+    return _NO_CORNERS if corners is None else np.asarray(corners, np.float32)
+
+
+def _frame_to_frame_motion(
+    previous: MotionFrame, frame: MotionFrame
+) -> tuple[tuple[float, float] | None, npt.NDArray[np.float32]]:
+    """Return the camera's shift between two frames (source px) and the corners carried on."""
+    corners = previous.corners
+    if len(corners) < 8:
+        return None, _NO_CORNERS
+    found, status, _error = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload]
+        previous.grey,
+        frame.grey,
+        corners,
+        None,
+        winSize=(15, 15),
+        maxLevel=3,
+        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01),
+    )
+    tracked = status.ravel() == 1
+    if tracked.sum() < 8:
+        return None, _NO_CORNERS
+    source = corners[tracked].reshape(-1, 2)
+    target = np.asarray(found, np.float32)[tracked].reshape(-1, 2)
+    similarity, inliers = cv2.estimateAffinePartial2D(
+        source, target, method=cv2.RANSAC, ransacReprojThreshold=0.75, maxIters=500, refineIters=10
+    )
+    if similarity is None or inliers is None or int(inliers.sum()) < 8:
+        return None, _NO_CORNERS
+    # Corners on the camera's motion stay; those on the actor or lost are dropped.
+    carried = target[inliers.ravel() == 1].reshape(-1, 1, 2)
+    linear = np.asarray(similarity, np.float64)
+    height, width = frame.grey.shape
+    centre = np.array([width / 2, height / 2])
+    offset = (linear[:, :2] @ centre + linear[:, 2] - centre) / frame.scale
+    return (float(offset[0]), float(offset[1])), np.asarray(carried, np.float32)
+
+
+def _with_corners(frame: MotionFrame, carried: npt.NDArray[np.float32], age: int) -> MotionFrame:
+    height, width = frame.grey.shape
+    inside = (
+        (carried[:, 0, 0] >= 0)
+        & (carried[:, 0, 0] < width)
+        & (carried[:, 0, 1] >= 0)
+        & (carried[:, 0, 1] < height)
+    )
+    carried = carried[inside]
+    if len(carried) < MOTION_MIN_CORNERS or age >= MOTION_REDETECT_FRAMES:
+        return replace(frame, corners=_motion_corners(frame.grey), corners_age_frames=0)
+    return replace(frame, corners=carried, corners_age_frames=age)
 
 
 def update_stability(
@@ -115,11 +224,12 @@ def update_stability(
     to stable only after ``STABLE_AFTER_FRAMES`` calm frames (hysteresis).
     """
     previous = state.previous
-    if previous is None or previous.features.grey.shape != frame.features.grey.shape:
+    if previous is None or previous.grey.shape != frame.grey.shape:
         reading = StabilityReading(frame.timestamp_s, 0.0, 0.0, 0.0, 0.0, False, state.stable)
-        return replace(state, previous=frame), reading
-    motion = _similarity_drift(previous.features, frame.features.grey, frame.features.scale)
-    dx, dy = (motion.dx_px, motion.dy_px) if motion is not None else (0.0, 0.0)
+        return replace(state, previous=_with_corners(frame, frame.corners, 0)), reading
+    motion, carried = _frame_to_frame_motion(previous, frame)
+    dx, dy = motion if motion is not None else (0.0, 0.0)
+    frame = _with_corners(frame, carried, previous.corners_age_frames + 1)
     magnitude = math.hypot(dx, dy)
     recent = state.recent_motion_px[-SHAKE_WINDOW_FRAMES:]
     shake_rms = math.sqrt(sum(value * value for value in recent) / len(recent)) if recent else 0.0
@@ -173,7 +283,7 @@ def prepare_drift_reference(rgb: RgbImage, width: int = DRIFT_WIDTH_PX) -> Drift
     grey_u8 = np.clip(grey, 0, 255).astype(np.uint8)
     corners = cv2.goodFeaturesToTrack(grey_u8, maxCorners=600, qualityLevel=0.01, minDistance=8)
     if corners is None:
-        corners = np.empty((0, 1, 2), np.float32)
+        corners = _NO_CORNERS
     else:
         criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
         corners = cv2.cornerSubPix(grey_u8, corners, (5, 5), (-1, -1), criteria)

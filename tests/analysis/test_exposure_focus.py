@@ -35,6 +35,23 @@ def test_overexposure_clips_and_a_single_highlight_pixel_counts() -> None:
     assert mask.shape == (270, 480) and mask.sum() >= 1
 
 
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
+def test_sampled_histograms_match_the_full_frame(size: tuple[int, int]) -> None:
+    width, height = size
+    frame = SimulatedCamera(
+        "cam", width=width, height=height, controls=SceneControls(noise_sigma=2.0)
+    ).render(0.0)
+    full = np.stack(
+        [np.bincount(frame[:, :, channel].ravel(), minlength=256) for channel in range(3)]
+    ) / float(width * height)
+    sampled = measure_exposure(frame).histogram_rgb
+    # Total variation distance per channel: the share of pixels the sample misplaces.
+    assert (0.5 * np.abs(sampled - full).sum(axis=1)).max() < 0.03
+    luma_weights = np.array([0.2126, 0.7152, 0.0722])
+    full_mean_luma = float(np.arange(256) @ (full.T @ luma_weights))
+    assert measure_exposure(frame).mean_luma == pytest.approx(full_mean_luma, abs=0.5)
+
+
 def test_sharpness_falls_with_defocus() -> None:
     sharp = measure_focus(SimulatedCamera("cam").render(0.0))
     values = [
