@@ -140,7 +140,9 @@ def prepare_motion_frame(rgb: RgbImage, timestamp_s: float) -> MotionFrame:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     frame = np.ascontiguousarray(rgb)
     if scale < 0.5:
-        frame = cv2.resize(frame, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR)
+        frame = np.asarray(
+            cv2.resize(frame, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR), np.uint8
+        )
     luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     if luma.shape[1] != size[0]:
         luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
