@@ -115,12 +115,18 @@ def clipping_mask(rgb: RgbImage, width: int | None = None) -> npt.NDArray[np.boo
     The reduction keeps a clipped pixel visible however small: a block is marked
     when any of its pixels clips.
     """
-    mask = (rgb.max(axis=2) >= CLIPPED_CODE).astype(np.uint8)
-    if width is None or width >= rgb.shape[1]:
+    frame = np.ascontiguousarray(rgb)
+    full_height, full_width = frame.shape[:2]
+    factor = 1.0 if width is None or width >= full_width else full_width / width
+    size = (round(full_width / factor), max(1, round(full_height / factor)))
+    _, highest, _, _ = cv2.minMaxLoc(frame.reshape(full_height, full_width * 3))
+    if highest < CLIPPED_CODE:
+        # The usual case, settled in one cheap pass: nothing clips.
+        return np.zeros((size[1], size[0]), bool)
+    mask = (frame.max(axis=2) >= CLIPPED_CODE).astype(np.uint8)
+    if factor == 1.0:
         return np.asarray(mask, dtype=bool)
-    factor = rgb.shape[1] / width
-    height = max(1, round(rgb.shape[0] / factor))
     kernel = np.ones((int(np.ceil(factor)),) * 2, np.uint8)
     dilated = cv2.dilate(mask, kernel)
-    reduced = cv2.resize(dilated, (width, height), interpolation=cv2.INTER_NEAREST)
+    reduced = cv2.resize(dilated, size, interpolation=cv2.INTER_NEAREST)
     return np.asarray(reduced, dtype=bool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,13 +23,18 @@ from PySide6.QtWidgets import (
 )
 
 from capture_assist.analysis.qc import hold_recording
-from capture_assist.pipeline.live_analysis import LiveAnalyzer
+from capture_assist.pipeline.live_analysis import LiveAnalyzer, LiveMetrics
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.runner import RunnerState, SessionRunner, Step, StepOutcome
 from capture_assist.ui.live_view import LiveGrid, LiveView
 from capture_assist.ui.meters import MeterPanel
 
-FRAME_REFRESH_MS = 30
+# Polling the slots is nearly free; a view repaints only when its frame is new,
+# so a short interval lets a 60 fps source be shown at 60 fps.
+FRAME_REFRESH_MS = 5
+# Numbers that change faster than this cannot be read, and relaying out the
+# meter labels on every frame would take the GUI thread from the live views.
+METER_REFRESH_S = 1 / 12
 SHORTCUTS = (
     ("Space", "Capture the current step"),
     ("D", "Delta E of every chart patch on / off"),
@@ -207,8 +213,11 @@ class MainWindow(QMainWindow):
         self.bridge.notification.connect(self._on_notification)
 
         self._has_baseline: dict[str, bool] = {}
+        self._meters_shown_at = 0.0
+        self._meters_metrics: LiveMetrics | None = None
         self._update_baselines()
         self.frame_timer = QTimer(self)
+        self.frame_timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.frame_timer.timeout.connect(self._refresh_frames)
         self.frame_timer.start(FRAME_REFRESH_MS)
         self.refresh_plan()
@@ -259,10 +268,14 @@ class MainWindow(QMainWindow):
                 view.show_metrics(analyzer.latest())
             view.show_frame(self.workers[camera_id].slot.take().frame)
         analyzer = self.analyzers.get(self.selected_camera)
-        if analyzer is not None:
-            self.meters.show_metrics(
-                analyzer.latest(), self._has_baseline.get(self.selected_camera, False)
-            )
+        now = time.monotonic()
+        if analyzer is None or now - self._meters_shown_at < METER_REFRESH_S:
+            return
+        metrics = analyzer.latest()
+        if metrics is not None and metrics is not self._meters_metrics:
+            self._meters_shown_at = now
+            self._meters_metrics = metrics
+            self.meters.show_metrics(metrics, self._has_baseline.get(self.selected_camera, False))
 
     def select_camera(self, camera_id: str) -> None:
         """Show this camera's meters."""
