@@ -60,6 +60,7 @@ CHART_SURROUND_REFLECTANCE = 0.035
 BASE_EXPOSURE_GAIN = 0.85
 REFERENCE_HEIGHT_PX = 1080.0
 LENS_BLUR_SIGMA_PX = 0.7
+NOISE_OFFSETS_PX = 64
 
 # A 24-patch chart that is not a ColorChecker (SpyderCHECKR-24-like colours in sRGB),
 # used as a negative for chart detection.
@@ -240,7 +241,8 @@ class SimulatedCamera:
         self._sequence = 0
         self._next_due_s: float | None = None
         self._fault: str | None = None
-        self._noise_buffer = np.empty((height, width, 3), np.int16)
+        self._noise_pool: tuple[float, npt.NDArray[np.int16]] | None = None
+        self._warped_static: tuple[bytes, npt.NDArray[np.uint8]] | None = None
         self._shake_rng = np.random.default_rng(seed)
 
     # -- protocol -----------------------------------------------------------------
@@ -486,7 +488,10 @@ class SimulatedCamera:
                 return name, action_time
         return None, action_time
 
-    def _draw_actor(self, canvas: npt.NDArray[np.uint8], at_s: float) -> str | None:
+    def _draw_actor(
+        self, canvas: npt.NDArray[np.uint8], at_s: float
+    ) -> tuple[str | None, tuple[int, int, int, int]]:
+        """Draw the actor; return the beat and the box (x0, y0, x1, y1) drawn into."""
         beat, action_time = self.beat_at(at_s)
         with self._lock:
             actor = self._actor
@@ -535,7 +540,16 @@ class SimulatedCamera:
         cv2.circle(
             canvas, (int(hand[0]), int(hand[1])), max(2, int(0.16 * unit)), skin, -1, cv2.LINE_AA
         )
-        return beat
+        reach = 0.6 * unit + 4  # the widest part drawn around each point, plus anti-aliasing
+        xs = (body_x, shoulder[0], hand[0])
+        ys = (anchor_y - 4.6 * unit, anchor_y - 0.8 * unit, shoulder[1], hand[1])
+        box = (
+            int(min(xs) - reach),
+            int(min(ys) - reach),
+            math.ceil(max(xs) + reach),
+            math.ceil(max(ys) + reach),
+        )
+        return beat, box
 
     def camera_motion(self, at_s: float, sequence: int) -> tuple[float, float, float]:
         """Return the true framing offset (dx px, dy px, rotation deg) at a session time."""
@@ -558,29 +572,23 @@ class SimulatedCamera:
     def render_with_truth(self, at_s: float) -> tuple[npt.NDArray[np.uint8], dict[str, Any]]:
         """Render the frame at session time ``at_s`` without pacing; return pixels and truth."""
         controls = self.controls
-        canvas = self._static_frame(controls).copy()
-        beat = self._draw_actor(canvas, at_s)
+        static = self._static_frame(controls)
+        canvas = static.copy()
+        beat, actor_box = self._draw_actor(canvas, at_s)
         dx, dy, rotation = self.camera_motion(at_s, self._sequence)
         transform = np.asarray(
             cv2.getRotationMatrix2D((self.width / 2, self.height / 2), -rotation, 1.0), np.float64
         )
         transform[:, 2] += np.array([dx, dy])
         if dx or dy or rotation:
-            canvas = cv2.warpAffine(  # type: ignore[assignment]
-                canvas,
-                transform,
-                (self.width, self.height),
-                flags=cv2.INTER_CUBIC,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+            canvas = self._warp(static, canvas, transform, actor_box)
         if controls.defocus_sigma_px > 0:
             sigma = controls.defocus_sigma_px * self.height / REFERENCE_HEIGHT_PX
             canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)  # type: ignore[assignment]
         if controls.noise_sigma > 0:
-            cv2.setRNGSeed(hash((self.seed, self._sequence)) & 0x7FFFFFFF)
-            per_channel_sigma = (controls.noise_sigma,) * 3
-            cv2.randn(self._noise_buffer, (0.0, 0.0, 0.0), per_channel_sigma)  # type: ignore[call-overload]
-            canvas = cv2.add(canvas, self._noise_buffer, dtype=cv2.CV_8U)  # type: ignore[assignment]
+            canvas = cv2.add(  # type: ignore[assignment]
+                canvas, self._noise(controls.noise_sigma, at_s), dtype=cv2.CV_8U
+            )
         corners = cv2.transform(self._geometry.chart_corners[None].astype(np.float64), transform)[0]
         _beat, action_time = self.beat_at(at_s)
         truth = {
@@ -601,6 +609,75 @@ class SimulatedCamera:
             "grey_card": list(self._geometry.grey_card),
         }
         return canvas, truth
+
+    def _warp(
+        self,
+        static: npt.NDArray[np.uint8],
+        canvas: npt.NDArray[np.uint8],
+        transform: npt.NDArray[np.float64],
+        actor_box: tuple[int, int, int, int],
+    ) -> npt.NDArray[np.uint8]:
+        """Move the frame as the camera moved, as one bicubic warp of the whole frame would.
+
+        The set does not move, so its warp is kept until the camera moves
+        again; only the actor's box is warped anew (a 4-px margin covers the
+        bicubic kernel), into the pixels a whole-frame warp would give (a few
+        differ by one code value where fixed-point rounding differs).
+        """
+        size = (self.width, self.height)
+        key = transform.tobytes() + static.ctypes.data.to_bytes(8, "little")
+        if self._warped_static is None or self._warped_static[0] != key:
+            warped = cv2.warpAffine(
+                static, transform, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+            )
+            self._warped_static = (key, np.asarray(warped, np.uint8))
+        frame = self._warped_static[1].copy()
+        x0, y0, x1, y1 = actor_box
+        margin = 4
+        box = np.array(
+            [
+                [x0 - margin, y0 - margin],
+                [x1 + margin, y0 - margin],
+                [x1 + margin, y1 + margin],
+                [x0 - margin, y1 + margin],
+            ],
+            np.float64,
+        )
+        moved = cv2.transform(box[None], transform)[0]
+        left, top = np.maximum(np.floor(moved.min(axis=0)).astype(int) - margin, 0)
+        right = min(int(np.ceil(moved[:, 0].max())) + margin, self.width)
+        bottom = min(int(np.ceil(moved[:, 1].max())) + margin, self.height)
+        if right <= left or bottom <= top:
+            return frame
+        shifted = transform.copy()
+        shifted[:, 2] -= (left, top)
+        frame[top:bottom, left:right] = cv2.warpAffine(
+            canvas,
+            shifted,
+            (right - left, bottom - top),
+            flags=cv2.INTER_CUBIC,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return frame
+
+    def _noise(self, sigma: float, at_s: float) -> npt.NDArray[np.int16]:
+        """Sensor noise for one frame: a window of a pre-drawn field at a random offset.
+
+        Drawing fresh Gaussian noise costs more than a 60 fps frame interval at
+        1080p; a field drawn once, slightly larger than the frame, read at an
+        offset chosen per frame (64 x 64 offsets, seeded by frame and time) gives noise
+        that differs from frame to frame at the cost of an add.
+        """
+        if self._noise_pool is None or self._noise_pool[0] != sigma:
+            field = np.empty(
+                (self.height + NOISE_OFFSETS_PX, self.width + NOISE_OFFSETS_PX, 3), np.int16
+            )
+            cv2.setRNGSeed(hash((self.seed, self.width, self.height)) & 0x7FFFFFFF)
+            cv2.randn(field, (0.0, 0.0, 0.0), (sigma,) * 3)  # type: ignore[call-overload]
+            self._noise_pool = (sigma, field)
+        rng = np.random.default_rng((self.seed, self._sequence, round(abs(at_s) * 1e6)))
+        top, left = (int(value) for value in rng.integers(0, NOISE_OFFSETS_PX, 2))
+        return self._noise_pool[1][top : top + self.height, left : left + self.width]
 
     def _patch_area_corners(self) -> npt.NDArray[np.float64]:
         """Outer corners of the patch grid at patches 1, 6, 24 and 19 (undisturbed)."""
