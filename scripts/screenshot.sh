@@ -19,9 +19,13 @@ xvfb_pid=$!
 session=$(mktemp -d)
 trap 'kill $app_pid $xvfb_pid 2>/dev/null || true; rm -rf "$session"' EXIT
 sleep 1
-DISPLAY=$display QT_QPA_PLATFORM=xcb .venv/bin/capture-assist gui shotlists/demo.yaml --out "$session/s" "$@" &
+# A fresh settings folder: a layout saved by an earlier launch must not change the picture.
+DISPLAY=$display QT_QPA_PLATFORM=xcb XDG_CONFIG_HOME="$session/config" \
+    .venv/bin/capture-assist gui shotlists/demo.yaml --out "$session/s" "$@" &
 app_pid=$!
 sleep 6
+DISPLAY=$display xdotool search --onlyvisible --name capture-assist windowmove --sync 0 0 windowsize --sync 1920 1080 || true
+sleep 0.5
 for _ in $(seq 1 "$presses"); do
     DISPLAY=$display xdotool search --onlyvisible --name capture-assist windowfocus --sync key space || true
     sleep 1.5
