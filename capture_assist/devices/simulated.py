@@ -60,6 +60,8 @@ CHART_SURROUND_REFLECTANCE = 0.035
 BASE_EXPOSURE_GAIN = 0.85
 REFERENCE_HEIGHT_PX = 1080.0
 LENS_BLUR_SIGMA_PX = 0.7
+FIXED_POINT_SCALE = 256
+"""The set is rendered in 1/256 code values until the sensor's noise is added."""
 NOISE_OFFSETS_PX = 64
 
 # A 24-patch chart that is not a ColorChecker (SpyderCHECKR-24-like colours in sRGB),
@@ -170,20 +172,31 @@ def _spydercheckr_xyz() -> npt.NDArray[np.float64]:
     return np.asarray(linear @ to_d50.T, dtype=np.float64)
 
 
-def _encode_lut() -> npt.NDArray[np.uint8]:
+def _encode_lut() -> npt.NDArray[np.uint16]:
     levels = np.linspace(0.0, 1.0, 4096)
-    encoded = colour.cctf_encoding(levels, function="sRGB")
-    return np.clip(np.round(encoded * 255.0), 0, 255).astype(np.uint8)
+    encoded = colour.cctf_encoding(levels, function="sRGB") * 255.0 * FIXED_POINT_SCALE
+    return np.clip(np.round(encoded), 0, 255 * FIXED_POINT_SCALE).astype(np.uint16)
 
 
 _ENCODE_LUT = _encode_lut()
 
 
-def encode_srgb(linear: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint8]:
-    """Encode linear light (clipped to 0..1) to 8-bit sRGB through a 4096-entry table."""
+def encode_srgb(linear: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint16]:
+    """Encode linear light (clipped to 0..1) to sRGB code values in 1/256 steps.
+
+    A sensor's noise comes before its 8-bit quantisation, so the mean of a flat
+    patch lands between code values. Rounding the set to 8 bits before adding
+    noise would bias every patch by up to half a code value (0.8 mired on the
+    grey row at 8000 K); the set stays in fixed point until the noise is in.
+    """
     indices = np.clip(linear * 4095.0 + 0.5, 0, 4095).astype(np.uint16)
-    encoded: npt.NDArray[np.uint8] = _ENCODE_LUT[indices]
+    encoded: npt.NDArray[np.uint16] = _ENCODE_LUT[indices]
     return encoded
+
+
+def _to_8_bit(fixed_point: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint8]:
+    """Round fixed-point code values to 8 bits."""
+    return np.asarray(cv2.convertScaleAbs(fixed_point, alpha=1.0 / FIXED_POINT_SCALE), np.uint8)
 
 
 class SimulatedCamera:
@@ -237,12 +250,12 @@ class SimulatedCamera:
         self._actor = _ActorState()
         self._manual_bump: npt.NDArray[np.float64] = np.zeros(3)  # dx px, dy px, rotation deg
         self._geometry = self._layout()
-        self._static_cache: tuple[SceneControls, npt.NDArray[np.uint8]] | None = None
+        self._static_cache: tuple[SceneControls, npt.NDArray[np.uint16]] | None = None
         self._sequence = 0
         self._next_due_s: float | None = None
         self._fault: str | None = None
         self._noise_pool: tuple[float, npt.NDArray[np.int16]] | None = None
-        self._warped_static: tuple[bytes, npt.NDArray[np.uint8]] | None = None
+        self._warped_static: tuple[bytes, npt.NDArray[np.uint16]] | None = None
         self._shake_rng = np.random.default_rng(seed)
 
     # -- protocol -----------------------------------------------------------------
@@ -443,7 +456,7 @@ class SimulatedCamera:
         scene[y : y + h, x : x + w] = (GREY_CARD_REFLECTANCE * white).astype(np.float32)
         return scene
 
-    def _static_frame(self, controls: SceneControls) -> npt.NDArray[np.uint8]:
+    def _static_frame(self, controls: SceneControls) -> npt.NDArray[np.uint16]:
         cache = self._static_cache
         key = replace(
             controls,
@@ -489,7 +502,7 @@ class SimulatedCamera:
         return None, action_time
 
     def _draw_actor(
-        self, canvas: npt.NDArray[np.uint8], at_s: float
+        self, canvas: npt.NDArray[np.uint16], at_s: float
     ) -> tuple[str | None, tuple[int, int, int, int]]:
         """Draw the actor; return the beat and the box (x0, y0, x1, y1) drawn into."""
         beat, action_time = self.beat_at(at_s)
@@ -503,8 +516,8 @@ class SimulatedCamera:
         # The arm sweeps up through the beats and the body leans towards the table.
         arm_angle = math.radians(-20 - 140 * progress)
         body_x = anchor_x + unit * 0.6 * math.sin(progress * math.pi)
-        shirt = (60, 90, 150)
-        skin = (205, 160, 130)
+        shirt = tuple(FIXED_POINT_SCALE * code for code in (60, 90, 150))
+        skin = tuple(FIXED_POINT_SCALE * code for code in (205, 160, 130))
         cv2.ellipse(
             canvas,
             (int(body_x), int(anchor_y - 2.2 * unit)),
@@ -587,8 +600,9 @@ class SimulatedCamera:
             canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)  # type: ignore[assignment]
         if controls.noise_sigma > 0:
             canvas = cv2.add(  # type: ignore[assignment]
-                canvas, self._noise(controls.noise_sigma, at_s), dtype=cv2.CV_8U
+                canvas, self._noise(controls.noise_sigma, at_s), dtype=cv2.CV_16U
             )
+        pixels = _to_8_bit(canvas)
         corners = cv2.transform(self._geometry.chart_corners[None].astype(np.float64), transform)[0]
         _beat, action_time = self.beat_at(at_s)
         truth = {
@@ -608,15 +622,15 @@ class SimulatedCamera:
             ].tolist(),
             "grey_card": list(self._geometry.grey_card),
         }
-        return canvas, truth
+        return pixels, truth
 
     def _warp(
         self,
-        static: npt.NDArray[np.uint8],
-        canvas: npt.NDArray[np.uint8],
+        static: npt.NDArray[np.uint16],
+        canvas: npt.NDArray[np.uint16],
         transform: npt.NDArray[np.float64],
         actor_box: tuple[int, int, int, int],
-    ) -> npt.NDArray[np.uint8]:
+    ) -> npt.NDArray[np.uint16]:
         """Move the frame as the camera moved, as one bicubic warp of the whole frame would.
 
         The set does not move, so its warp is kept until the camera moves
@@ -630,7 +644,7 @@ class SimulatedCamera:
             warped = cv2.warpAffine(
                 static, transform, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
             )
-            self._warped_static = (key, np.asarray(warped, np.uint8))
+            self._warped_static = (key, np.asarray(warped, np.uint16))
         frame = self._warped_static[1].copy()
         x0, y0, x1, y1 = actor_box
         margin = 4
@@ -673,7 +687,8 @@ class SimulatedCamera:
                 (self.height + NOISE_OFFSETS_PX, self.width + NOISE_OFFSETS_PX, 3), np.int16
             )
             cv2.setRNGSeed(hash((self.seed, self.width, self.height)) & 0x7FFFFFFF)
-            cv2.randn(field, (0.0, 0.0, 0.0), (sigma,) * 3)  # type: ignore[call-overload]
+            spread = sigma * FIXED_POINT_SCALE
+            cv2.randn(field, (0.0, 0.0, 0.0), (spread,) * 3)  # type: ignore[call-overload]
             self._noise_pool = (sigma, field)
         rng = np.random.default_rng((self.seed, self._sequence, round(abs(at_s) * 1e6)))
         top, left = (int(value) for value in rng.integers(0, NOISE_OFFSETS_PX, 2))
