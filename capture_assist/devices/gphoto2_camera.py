@@ -40,6 +40,12 @@ T = TypeVar("T")
 CONNECTION_LOST_CODES = frozenset({gp.GP_ERROR, gp.GP_ERROR_IO, gp.GP_ERROR_TIMEOUT})
 BUSY_RETRIES = 5
 PTPIP_MODEL = "PTP/IP Camera"
+LIVE_VIEW_TIMEOUT_S = 3.0
+"""A live-view frame takes a real body under 0.2 s; libgphoto2 itself retries for 7.5 s."""
+DOWNLOAD_BYTES_PER_S = 2e6
+"""The slowest link a download is given time for (PTP/IP over busy Wi-Fi)."""
+CAPTURE_TIMEOUT_BASE_S = 4.0
+"""How long a capture may take beyond twice the exposure before the camera counts as lost."""
 
 RECONNECT_ADVICE = (
     "Check the camera's cable (or Wi-Fi) and that it is switched on; the app reconnects "
@@ -158,7 +164,8 @@ class Gphoto2Camera:
     call_timeout_s
         Limit for every ordinary call (config, preview, download).
     capture_timeout_s
-        Limit for a capture, which hangs when the camera never reports the file.
+        Limit for a capture, which hangs when the camera never reports the
+        file; by default 4 s plus twice the exposure time the camera is set to.
     delete_from_card
         Whether to delete each still from the card after a verified download.
     """
@@ -172,8 +179,8 @@ class Gphoto2Camera:
         port: str = "",
         model: str = "",
         nominal_fps: float = 25.0,
-        call_timeout_s: float = 10.0,
-        capture_timeout_s: float = 30.0,
+        call_timeout_s: float = 4.5,
+        capture_timeout_s: float | None = None,
         delete_from_card: bool = False,
     ) -> None:
         self._source_id = source_id
@@ -245,15 +252,44 @@ class Gphoto2Camera:
         camera, self._camera = self._camera, None
         if camera is not None:
             try:
-                camera.exit()
+                _exit_camera(camera)
             except gp.GPhoto2Error:
                 pass  # The connection is already gone; exit only frees the driver.
 
     def open(self) -> None:
-        """Find the camera (by serial, port or model) and open a session."""
+        """Find the camera (by serial, port or model) and open a session.
+
+        A PTP/IP camera has no discovery: its ``port`` may list several
+        addresses separated by commas (the addresses a camera on DHCP gets, or
+        its ports), tried in order; the one answering with the wanted serial
+        number is the camera.
+        """
         if self._camera is not None:
             return
-        port = self._resolve_port()
+        _reserve_fd0()
+        candidates = self._candidate_ports()
+        failures: list[str] = []
+        for port in candidates:
+            try:
+                self._open_on(port)
+                return
+            except DeviceError as error:
+                if len(candidates) == 1:
+                    raise
+                failures.append(f"{port}: {error.args[0]}")
+        raise ConnectionLostError(
+            f"camera {self._source_id} answered on none of its addresses ("
+            + "; ".join(failures)
+            + ").",
+            RECONNECT_ADVICE,
+        )
+
+    def _candidate_ports(self) -> list[str]:
+        if self._wanted_port.startswith("ptpip:"):
+            return [port.strip() for port in self._wanted_port.split(",") if port.strip()]
+        return [self._resolve_port()]
+
+    def _open_on(self, port: str) -> None:
         model = PTPIP_MODEL if port.startswith("ptpip:") else self._wanted_model
         camera = self._call("connect", lambda: _open_camera(port, model or None))
         self._camera = camera
@@ -280,8 +316,6 @@ class Gphoto2Camera:
         return match.group(1) if match else ""
 
     def _resolve_port(self) -> str:
-        if self._wanted_port.startswith("ptpip:"):
-            return self._wanted_port
         detected = self._call("list cameras", list_cameras)
         for candidate in detected:
             if self._wanted_serial and candidate.serial == self._wanted_serial:
@@ -304,7 +338,7 @@ class Gphoto2Camera:
         if self._camera is not None:
             camera, self._camera = self._camera, None
             try:
-                self._calls.run(camera.exit, self.call_timeout_s)
+                self._calls.run(functools.partial(_exit_camera, camera), self.call_timeout_s)
             except (gp.GPhoto2Error, FutureTimeout):
                 pass  # Closing a dead connection has nothing left to save.
 
@@ -324,7 +358,11 @@ class Gphoto2Camera:
     def read_frame(self) -> Frame:
         """Return the next live-view frame (at the rate the camera delivers)."""
         camera = self._require()
-        data = self._call("live view", lambda: _file_bytes(camera.capture_preview()))
+        data = self._call(
+            "live view",
+            lambda: _file_bytes(camera.capture_preview()),
+            timeout_s=LIVE_VIEW_TIMEOUT_S,
+        )
         timestamp = self._clock.now()
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
@@ -361,12 +399,14 @@ class Gphoto2Camera:
         """Trigger, download the original bytes to ``destination``, verify the size."""
         camera = self._require()
         settings = self.settings()
+        limit = self.capture_timeout_s
+        if limit is None:
+            exposure_s = settings.get("shutter_s")
+            # Bulb or an unreadable speed: allow a long exposure rather than abandon it.
+            exposure = exposure_s if isinstance(exposure_s, float) else 30.0
+            limit = CAPTURE_TIMEOUT_BASE_S + 2 * exposure
         trigger_s = self._clock.now()
-        path = self._call(
-            "capture",
-            lambda: camera.capture(gp.GP_CAPTURE_IMAGE),
-            timeout_s=self.capture_timeout_s,
-        )
+        path = self._call("capture", lambda: camera.capture(gp.GP_CAPTURE_IMAGE), timeout_s=limit)
         return self._download(path.folder, path.name, destination, trigger_s, settings)
 
     def _download(
@@ -383,7 +423,7 @@ class Gphoto2Camera:
         data = self._call(
             "download",
             lambda: _file_bytes(camera.file_get(folder, name, gp.GP_FILE_TYPE_NORMAL)),
-            timeout_s=max(self.call_timeout_s, expected_size / 5e6),
+            timeout_s=self.call_timeout_s + expected_size / DOWNLOAD_BYTES_PER_S,
         )
         if len(data) != expected_size:
             raise DeviceError(
@@ -426,6 +466,30 @@ class Gphoto2Camera:
         return self._download(folder, name, destination, self._clock.now(), self.settings())
 
 
+def _exit_camera(camera: Any) -> None:
+    """End a camera session, then repair what libgphoto2 breaks on the way out.
+
+    libgphoto2 2.5.34 closes file descriptor 0 on every PTP/IP exit (its unused
+    Fuji live-view socket number is 0, not -1). Whatever is handed fd 0 next, a
+    socket, the session database or a pipe, would be closed under us by the next
+    exit: /dev/null goes back on fd 0 at once.
+    """
+    try:
+        camera.exit()
+    finally:
+        _reserve_fd0()
+
+
+def _reserve_fd0() -> None:
+    try:
+        os.fstat(0)
+    except OSError:
+        null = os.open(os.devnull, os.O_RDONLY)
+        if null != 0:
+            os.dup2(null, 0)
+            os.close(null)
+
+
 def _file_bytes(camera_file: Any) -> bytes:
     """Copy a CameraFile's bytes while the CameraFile is still alive.
 
@@ -465,15 +529,36 @@ def _config_snapshot(camera: Any) -> dict[str, object]:
 
 
 def _set_config(camera: Any, name: str, value: str | float) -> None:
+    """Set one value, refusing values the camera does not offer, and check that it took.
+
+    libgphoto2 passes any text to the driver, which may silently keep the old
+    value or round to a neighbour: the value is checked against the camera's
+    own choices first and read back after.
+    """
     config = camera.get_config()
-    widget = config.get_child_by_name(name)
-    if widget.get_type() in (gp.GP_WIDGET_RADIO, gp.GP_WIDGET_MENU, gp.GP_WIDGET_TEXT):
+    try:
+        widget = config.get_child_by_name(name)
+    except gp.GPhoto2Error:
+        raise DeviceError(f"the camera has no setting {name!r}.") from None
+    kind = widget.get_type()
+    if kind in (gp.GP_WIDGET_RADIO, gp.GP_WIDGET_MENU):
+        choices = [str(choice) for choice in widget.get_choices()]
+        if str(value) not in choices:
+            raise DeviceError(
+                f"{value} is not a {name} this camera offers.",
+                "Choose one of: " + ", ".join(choices) + ".",
+            )
         widget.set_value(str(value))
-    elif widget.get_type() == gp.GP_WIDGET_TOGGLE:
+    elif kind == gp.GP_WIDGET_TEXT:
+        widget.set_value(str(value))
+    elif kind == gp.GP_WIDGET_TOGGLE:
         widget.set_value(int(value))
     else:
         widget.set_value(float(value))
     camera.set_config(config)
+    kept = camera.get_config().get_child_by_name(name).get_value()
+    if str(kept) != str(widget.get_value()):
+        raise DeviceError(f"the camera kept {name} at {kept} instead of {value}.")
 
 
 def list_cameras() -> list[DetectedCamera]:
@@ -490,7 +575,7 @@ def list_cameras() -> list[DetectedCamera]:
                     match = re.search(r"Serial Number:\s*(\S+)", str(camera.get_summary().text))
                     serial = match.group(1) if match else ""
             finally:
-                camera.exit()
+                _exit_camera(camera)
         except gp.GPhoto2Error:
             pass  # A camera busy with another program is still listed, without serial.
         detected.append(DetectedCamera(str(model), str(port), serial))
