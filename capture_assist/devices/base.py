@@ -137,3 +137,10 @@ class StillCamera(LiveSource, Protocol):
     def capture_still(self, destination: Path) -> CapturedStill:
         """Trigger, download the original bytes to ``destination`` and describe them."""
         ...
+
+    def set_setting(self, name: str, value: str | float) -> None:
+        """Set one camera setting by its libgphoto2 name (``iso``, ``colortemperature``...).
+
+        Raises ``DeviceError`` when the camera has no such setting or refuses the value.
+        """
+        ...

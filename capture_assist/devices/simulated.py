@@ -42,6 +42,7 @@ from capture_assist.devices.base import (
     CameraIdentity,
     CapturedStill,
     ConnectionLostError,
+    DeviceError,
     Frame,
 )
 
@@ -299,6 +300,34 @@ class SimulatedCamera:
             "battery_percent": 100,
             "exposure_offset_ev": controls.exposure_ev,
         }
+
+    def set_setting(self, name: str, value: str | float) -> None:
+        """Set a setting as a real body would, by its libgphoto2 name.
+
+        ``iso``, ``shutterspeed`` (``1/125`` or seconds), ``f-number`` (``f/5.6``
+        or a number) and ``colortemperature`` (K) are kept and reported by
+        ``settings()``; ``whitebalance`` accepts the one mode the set has.
+        """
+        self._check_fault()
+        text = str(value).strip()
+        try:
+            if name == "iso":
+                self.set_controls(iso=int(float(text)))
+            elif name == "shutterspeed":
+                numerator, _, denominator = text.rstrip("s").partition("/")
+                seconds = float(numerator) / float(denominator or 1)
+                self.set_controls(shutter_s=seconds)
+            elif name == "f-number":
+                self.set_controls(aperture_f=float(text.removeprefix("f/")))
+            elif name == "colortemperature":
+                self.set_controls(white_balance_k=float(text))
+            elif name == "whitebalance":
+                if text.lower() not in ("manual", "kelvin", "color temperature"):
+                    raise DeviceError(f"{text} is not a whitebalance the simulated set offers.")
+            else:
+                raise DeviceError(f"the simulated camera has no setting {name!r}.")
+        except ValueError:
+            raise DeviceError(f"{text} is not a valid {name}.") from None
 
     @property
     def controls(self) -> SceneControls:

@@ -10,6 +10,7 @@ first unfinished step and never redoes a finished one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mimetypes
 import shutil
 import threading
@@ -159,6 +160,7 @@ class SessionRunner:
         self._stop_requested = threading.Event()
         self._baselines: dict[tuple[str, str], StillMeasurement] = {}
         self._last_settings: dict[tuple[str, str], dict[str, object]] = {}
+        self._settings_applied: set[tuple[str, str]] = set()
         self.db: SessionDatabase | None = None
 
     @property
@@ -295,12 +297,14 @@ class SessionRunner:
             database = self._database()
             self._set_state(RunnerState.CAPTURING)
             attempt = database.begin_attempt(step.step_id, self.clock.now(), retake=retake)
+            settings_errors = self._apply_setup_settings(step)
             started_wall = datetime.now(UTC)
             started_s = self.clock.now()
             camera_angles = step.setup.placement.camera_angles
             barrier = threading.Barrier(len(camera_angles))
             futures: list[tuple[str, str, Future[tuple[CapturedStill, Path]]]] = []
-            for camera_id, angle_id in camera_angles:
+            # A camera that refused the setup's settings would shoot the wrong truth.
+            for camera_id, angle_id in [] if settings_errors else camera_angles:
                 worker = self.workers[camera_id]
                 stem = self._relative_stem(step, camera_id, angle_id, attempt)
                 futures.append(
@@ -310,7 +314,7 @@ class SessionRunner:
                         worker.submit(self._capture_command(worker, step, stem, barrier)),
                     )
                 )
-            errors: list[str] = []
+            errors: list[str] = list(settings_errors)
             results: list[tuple[str, str, CapturedStill, Path]] = []
             for camera_id, angle_id, future in futures:
                 try:
@@ -391,6 +395,47 @@ class SessionRunner:
             self.step_finished.emit(outcome)
             self._set_state(RunnerState.READY if self.next_step() else RunnerState.FINISHED)
             return outcome
+
+    def setup_settings(self, step: Step, camera_id: str) -> dict[str, str | int | float]:
+        """Return what the shot list sets on a camera for this step's setup."""
+        lighting = next(item for item in self.shotlist.lighting if item.id == step.setup.lighting)
+        return {**self._cameras[camera_id].settings, **lighting.camera_settings}
+
+    def _apply_setup_settings(self, step: Step) -> list[str]:
+        """Set the shot list's settings on every camera once per setup; return refusals.
+
+        Each camera is set on its own device thread, all cameras at once. Settings
+        are applied again after a failed attempt, and on every new run of the
+        session: a body swapped or knocked between runs is put back.
+        """
+        pending: list[tuple[str, dict[str, str | int | float], Future[None]]] = []
+        for camera_id, _angle_id in step.setup.placement.camera_angles:
+            key = (step.setup.setup_id, camera_id)
+            wanted = self.setup_settings(step, camera_id)
+            if key in self._settings_applied or not wanted:
+                continue
+            camera = self.workers[camera_id].camera
+            pending.append(
+                (
+                    camera_id,
+                    wanted,
+                    self.workers[camera_id].submit(functools.partial(_apply, camera, wanted)),
+                )
+            )
+        errors: list[str] = []
+        for camera_id, wanted, future in pending:
+            try:
+                future.result(timeout=CAPTURE_TIMEOUT_S)
+            except TimeoutError:
+                errors.append(f"camera {camera_id} did not take its settings in time")
+                continue
+            except DeviceError as error:
+                errors.append(f"camera {camera_id} refused the setup's settings: {error}")
+                continue
+            self._settings_applied.add((step.setup.setup_id, camera_id))
+            applied = ", ".join(f"{name}={value}" for name, value in wanted.items())
+            self.notification.emit("info", f"{camera_id}: set {applied} for {step.setup.setup_id}")
+        return errors
 
     def _capture_command(
         self, worker: DeviceWorker, step: Step, stem: str, barrier: threading.Barrier
@@ -543,6 +588,11 @@ class SessionRunner:
                 self._set_state(RunnerState.STOPPED)
                 break
         return outcomes
+
+
+def _apply(camera: StillCamera, settings: Mapping[str, str | int | float]) -> None:
+    for name, value in settings.items():
+        camera.set_setting(name, value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 SCHEMA_VERSION = 1
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+CameraSettings = dict[Annotated[str, StringConstraints(min_length=1)], str | int | float]
+"""Camera settings by their libgphoto2 names, e.g. ``{iso: 400, colortemperature: 5600}``."""
 """An identifier; its file-name safety is checked with a precise message in ``validate``."""
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -154,6 +156,11 @@ class Lighting(Strict):
     id: Id
     cct_k: float = Field(..., ge=1500, le=15000, description="Target colour temperature in K.")
     description: str = ""
+    camera_settings: CameraSettings = Field(
+        default_factory=dict,
+        description="Set on every camera at the start of each setup under this lighting "
+        "(e.g. lock the white balance: {whitebalance: Kelvin, colortemperature: 5600}).",
+    )
 
 
 class SimSource(Strict):
@@ -213,6 +220,11 @@ class Camera(Strict):
         description="The angles this camera covers, one per placement, in shooting order.",
     )
     records: Records
+    settings: CameraSettings = Field(
+        default_factory=dict,
+        description="Set at the start of every setup, so a knocked dial or a replugged "
+        "body is put back (e.g. {iso: 400, shutterspeed: 1/125, f-number: f/5.6}).",
+    )
 
 
 class SkipRule(Strict):

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from emulator import EmulatorProcess
+from session_checks import check_done_steps_are_whole
 
 from capture_assist.clock import SessionClock
 from capture_assist.devices.base import ConnectionLostError, DeviceError, Frame
@@ -307,3 +312,71 @@ def test_a_camera_back_on_another_port_is_found_by_its_serial(
         assert sha256(still.path) == file_on_card(emulator, still.original_name)["sha256"]
     finally:
         worker.stop()
+
+
+THREE_CAMERA_SHOTLIST = """\
+version: 1
+project: {{id: ptpip_rig, title: Three bodies on PTP/IP}}
+subjects:
+  - id: s01
+    consent: {{release_id: MR-1, status: unlimited, data_mining: allowed}}
+actions:
+  - {{id: wave, expected_duration_s: 1, beats: [{{name: raise}}, {{name: lower}}]}}
+angles: [{{id: front}}, {{id: side}}, {{id: top}}]
+lighting:
+  - id: daylight
+    cct_k: 5600
+    camera_settings: {{whitebalance: Daylight}}
+repetitions: 2
+cameras:
+{cameras}
+naming: "{{subject}}/{{take_id}}_{{camera}}"
+"""
+
+
+def test_three_ptpip_cameras_shoot_every_take_together_headless(
+    start_emulator: Callable[..., EmulatorProcess], tmp_path: Path
+) -> None:
+    emulators = {
+        name: start_emulator(vendor="nikon", serial=f"EMU-{index}", capture_size=1_500_000)
+        for index, name in enumerate(("cam_a", "cam_b", "cam_c"))
+    }
+    cameras = "\n".join(
+        f"  - id: {name}\n"
+        f"    source: {{kind: gphoto2, port: '{emulator.port_path}', serial: EMU-{index}}}\n"
+        f"    angles: [{angle}]\n"
+        f"    settings: {{iso: 400}}\n"
+        f"    records: {{kind: still, resolution: [1200, 800]}}"
+        for index, ((name, emulator), angle) in enumerate(
+            zip(emulators.items(), ("front", "side", "top"), strict=True)
+        )
+    )
+    shotlist = tmp_path / "rig.yaml"
+    shotlist.write_text(THREE_CAMERA_SHOTLIST.format(cameras=cameras))
+    out = tmp_path / "session"
+    result = subprocess.run(
+        [sys.executable, "-m", "capture_assist.cli", "run", str(shotlist), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    # The reference frame and two takes, each with one file per camera.
+    assert check_done_steps_are_whole(out, cameras=3) == 3
+    for index, (name, emulator) in enumerate(emulators.items()):
+        status = emulator.command("status")
+        # The setup's settings reached every body once: ISO 400 and daylight white balance.
+        assert {"code": "0x500f", "value": 400} in status["property_sets"]
+        assert {"code": "0x5005", "value": 4} in status["property_sets"]
+        on_card = {f["sha256"] for f in status["files"]}
+        media = sorted(out.rglob(f"*_{name}.jpg"))
+        assert len(media) == 3
+        for path in media:
+            assert sha256(path) in on_card
+            sidecar = json.loads(path.with_suffix(".json").read_text())
+            assert sidecar["camera"]["identity"]["serial"] == f"EMU-{index}"
+            assert sidecar["camera"]["settings"]["iso"] == 400
+            # Threads start together: the spread of trigger times is recorded per file.
+            assert 0.0 <= sidecar["capture"]["trigger_skew_s"] < 0.5

@@ -163,3 +163,79 @@ def test_a_settings_change_within_a_setup_is_reported(runner: SessionRunner) -> 
     runner.capture(runner.steps[2])
     assert notes and notes[-1][0] == "warning"
     assert "cam_a: settings changed within setup daylight.front+side: iso 400 → 800" in notes[-1][1]
+
+
+def runner_for(shotlist_text: str, tmp_path: Path) -> tuple[SessionRunner, list[DeviceWorker]]:
+    path = tmp_path / "settings.yaml"
+    path.write_text(shotlist_text)
+    loaded = load_shotlist(path)
+    clock = SessionClock()
+    workers = {
+        cid: DeviceWorker(cam, live=False) for cid, cam in open_cameras(loaded.model, clock).items()
+    }
+    for worker in workers.values():
+        worker.start()
+    session_runner = SessionRunner(loaded, tmp_path / "session", workers, clock)
+    session_runner.open_session(resume=False)
+    return session_runner, list(workers.values())
+
+
+def with_settings(small_shotlist_path: Path, lighting: str, camera: str) -> str:
+    text = small_shotlist_path.read_text()
+    text = text.replace(
+        '{id: daylight, cct_k: 5600, description: "Two LED panels at 5600 K, 45 degrees"}',
+        f"{{id: daylight, cct_k: 5600, camera_settings: {lighting}}}",
+    )
+    return text.replace(
+        "    source: {kind: sim}\n", f"    source: {{kind: sim}}\n    settings: {camera}\n"
+    )
+
+
+def test_each_setup_sets_the_shot_lists_settings_on_its_cameras(
+    small_shotlist_path: Path, tmp_path: Path
+) -> None:
+    text = with_settings(
+        small_shotlist_path, "{colortemperature: 4300}", "{iso: 200, shutterspeed: 1/100}"
+    )
+    runner, workers = runner_for(text, tmp_path)
+    notes: list[str] = []
+    runner.notification.connect(lambda _level, message: notes.append(message))
+    try:
+        cam_a, cam_b = (worker.camera for worker in workers)
+        cam_a.set_setting("iso", 1600)  # someone turned the dial before the shoot
+        reference = runner.capture(runner.steps[0])
+        assert reference.ok
+        assert cam_a.settings()["iso"] == 200
+        assert cam_a.settings()["shutter_s"] == pytest.approx(0.01)
+        # Lighting settings go to every camera; camera settings only to their own.
+        assert cam_a.settings()["white_balance_k"] == cam_b.settings()["white_balance_k"] == 4300
+        assert cam_b.settings()["iso"] != 200
+        assert any(
+            "cam_a: set iso=200, shutterspeed=1/100, colortemperature=4300" in n for n in notes
+        )
+        # Set once per setup, not before every take.
+        cam_a.set_setting("iso", 800)
+        assert runner.capture(runner.steps[1]).ok
+        assert cam_a.settings()["iso"] == 800
+    finally:
+        runner.close()
+        for worker in workers:
+            worker.stop()
+
+
+def test_a_setting_the_camera_refuses_fails_the_step_before_shooting(
+    small_shotlist_path: Path, tmp_path: Path
+) -> None:
+    runner, workers = runner_for(with_settings(small_shotlist_path, "{}", "{zoom: 3}"), tmp_path)
+    try:
+        outcome = runner.capture(runner.steps[0])
+        assert not outcome.ok
+        assert outcome.error == (
+            "camera cam_a refused the setup's settings: the simulated camera has no setting 'zoom'."
+        )
+        assert outcome.files == ()
+        assert runner.step_statuses()[runner.steps[0].step_id] != "done"
+    finally:
+        runner.close()
+        for worker in workers:
+            worker.stop()
