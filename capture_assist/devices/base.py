@@ -144,3 +144,19 @@ class StillCamera(LiveSource, Protocol):
         Raises ``DeviceError`` when the camera has no such setting or refuses the value.
         """
         ...
+
+
+@runtime_checkable
+class TetheredCamera(StillCamera, Protocol):
+    """A camera whose own shutter button adds files the app can pick up."""
+
+    def poll_file_added(self) -> tuple[str, str] | None:
+        """Return ``(folder, name)`` of a file shot on the body since the last poll, if any.
+
+        Never waits long: the worker polls between live frames.
+        """
+        ...
+
+    def download_added_file(self, folder: str, name: str, destination: Path) -> CapturedStill:
+        """Download a file shot on the body, byte-exact, to ``destination``."""
+        ...

@@ -44,6 +44,8 @@ LIVE_VIEW_TIMEOUT_S = 3.0
 """A live-view frame takes a real body under 0.2 s; libgphoto2 itself retries for 7.5 s."""
 DOWNLOAD_BYTES_PER_S = 2e6
 """The slowest link a download is given time for (PTP/IP over busy Wi-Fi)."""
+TETHER_POLL_WAIT_S = 0.005
+"""How long a poll for shutter presses waits: events already queued come at once."""
 CAPTURE_TIMEOUT_BASE_S = 4.0
 """How long a capture may take beyond twice the exposure before the camera counts as lost."""
 
@@ -197,6 +199,8 @@ class Gphoto2Camera:
         self._identity: CameraIdentity | None = None
         self._sequence = 0
         self._config_snapshot: dict[str, object] = {}
+        # Files this app triggered: their ObjectAdded events are not shutter presses.
+        self._triggered_files: set[tuple[str, str]] = set()
 
     @property
     def source_id(self) -> str:
@@ -459,6 +463,14 @@ class Gphoto2Camera:
                 return str(data.folder), str(data.name)
             if event_type == gp.GP_EVENT_TIMEOUT:
                 return None
+        return None
+
+    def poll_file_added(self) -> tuple[str, str] | None:
+        """Return a file shot on the camera's own button since the last poll, if any."""
+        while (added := self.wait_for_file_added(timeout_s=TETHER_POLL_WAIT_S)) is not None:
+            if added not in self._triggered_files:
+                return added
+            self._triggered_files.discard(added)
         return None
 
     def download_added_file(self, folder: str, name: str, destination: Path) -> CapturedStill:

@@ -64,6 +64,7 @@ LENS_BLUR_SIGMA_PX = 0.7
 FIXED_POINT_SCALE = 256
 """The set is rendered in 1/256 code values until the sensor's noise is added."""
 NOISE_OFFSETS_PX = 64
+SIMULATED_CARD_FOLDER = "/store_00010001/DCIM/100SIMUL"
 
 # A 24-patch chart that is not a ColorChecker (SpyderCHECKR-24-like colours in sRGB),
 # used as a negative for chart detection.
@@ -253,6 +254,8 @@ class SimulatedCamera:
         self._geometry = self._layout()
         self._static_cache: tuple[SceneControls, npt.NDArray[np.uint16]] | None = None
         self._sequence = 0
+        self._card: dict[str, float] = {}  # name -> when the body's button was pressed
+        self._pressed: list[str] = []
         self._next_due_s: float | None = None
         self._fault: str | None = None
         self._noise_pool: tuple[float, npt.NDArray[np.int16]] | None = None
@@ -383,13 +386,44 @@ class SimulatedCamera:
         self._sequence += 1
         return frame
 
+    def press_shutter(self) -> tuple[str, str]:
+        """Take a picture on the body's own button: it lands on the card, as a tethered shot.
+
+        Thread-safe (a test or the crew presses it while the worker runs); the
+        worker finds it at its next ``poll_file_added``.
+        """
+        with self._lock:
+            name = f"SIM_B{len(self._card):04d}.JPG"
+            self._card[name] = self.clock.now()
+            self._pressed.append(name)
+        return SIMULATED_CARD_FOLDER, name
+
+    def poll_file_added(self) -> tuple[str, str] | None:
+        """Return the oldest shutter press not yet reported."""
+        self._check_fault()
+        with self._lock:
+            return (SIMULATED_CARD_FOLDER, self._pressed.pop(0)) if self._pressed else None
+
+    def download_added_file(self, folder: str, name: str, destination: Path) -> CapturedStill:
+        """Write the picture taken on the body at the moment its button was pressed."""
+        with self._lock:
+            pressed_at = self._card.get(name)
+        if folder != SIMULATED_CARD_FOLDER or pressed_at is None:
+            raise DeviceError(f"{folder}/{name} is not on the simulated camera's card.")
+        return self._write_still(destination, name, pressed_at)
+
     def capture_still(self, destination: Path) -> CapturedStill:
         """Render a full-quality frame now and write it as a JPEG with EXIF to ``destination``."""
         self._check_fault()
-        controls = self.controls
         trigger_s = self.clock.now()
-        if controls.capture_delay_s > 0:
-            time.sleep(controls.capture_delay_s)
+        if self.controls.capture_delay_s > 0:
+            time.sleep(self.controls.capture_delay_s)
+        name = f"SIM_{self._sequence:05d}.JPG"
+        self._sequence += 1
+        return self._write_still(destination, name, trigger_s)
+
+    def _write_still(self, destination: Path, name: str, trigger_s: float) -> CapturedStill:
+        controls = self.controls
         pixels, _truth = self.render_with_truth(trigger_s)
         self._check_fault()
         image = Image.fromarray(pixels, "RGB")
@@ -409,8 +443,6 @@ class SimulatedCamera:
             handle.flush()
             os.fsync(handle.fileno())
         size = destination.stat().st_size
-        name = f"SIM_{self._sequence:05d}.JPG"
-        self._sequence += 1
         return CapturedStill(destination, name, size, trigger_s, self.settings())
 
     # -- rendering ------------------------------------------------------------------

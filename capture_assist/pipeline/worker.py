@@ -18,10 +18,18 @@ from typing import Any, TypeVar
 
 from psygnal import Signal
 
-from capture_assist.devices.base import ConnectionLostError, DeviceError, Frame, StillCamera
+from capture_assist.devices.base import (
+    ConnectionLostError,
+    DeviceError,
+    Frame,
+    StillCamera,
+    TetheredCamera,
+)
 
 RECONNECT_FIRST_DELAY_S = 0.5
 RECONNECT_MAX_DELAY_S = 10.0
+TETHER_POLL_INTERVAL_S = 0.2
+"""How often a camera is asked for shutter presses on its body."""
 
 T = TypeVar("T")
 
@@ -88,6 +96,8 @@ class DeviceWorker:
 
     error = Signal(str, str)
     connection_changed = Signal(str, bool)
+    file_added = Signal(str, str, str)
+    """A file shot on the camera's own button: (source id, folder, name)."""
 
     def __init__(self, camera: StillCamera, *, live: bool = True) -> None:
         self.camera = camera
@@ -103,6 +113,7 @@ class DeviceWorker:
         self._wants_live = live
         self._reconnect_at: float | None = None
         self._reconnect_delay_s = RECONNECT_FIRST_DELAY_S
+        self._next_tether_poll = 0.0
         self.connected = False
 
     @property
@@ -173,6 +184,8 @@ class DeviceWorker:
             timeout = None
             if self._reconnect_at is not None:
                 timeout = max(0.0, self._reconnect_at - time.monotonic())
+            elif self.connected and isinstance(self.camera, TetheredCamera):
+                timeout = max(0.0, self._next_tether_poll - time.monotonic())
             try:
                 # Block only when idle: with live view on, a command waits at most one frame.
                 if live:
@@ -182,7 +195,10 @@ class DeviceWorker:
             except queue.Empty:
                 if self._reconnect_at is not None and time.monotonic() >= self._reconnect_at:
                     self._connect()
-                elif live:
+                    continue
+                if self.connected and time.monotonic() >= self._next_tether_poll:
+                    self._poll_shutter_presses()
+                if live:
                     self._read_live_frame()
                 continue
             if item is None:
@@ -197,6 +213,23 @@ class DeviceWorker:
                 except BaseException as exc:
                     future.set_exception(exc)
         self.camera.close()
+
+    def _poll_shutter_presses(self) -> None:
+        """Report files shot on the body; a few times a second, between frames."""
+        self._next_tether_poll = time.monotonic() + TETHER_POLL_INTERVAL_S
+        camera = self.camera
+        if not isinstance(camera, TetheredCamera):
+            return
+        try:
+            added = camera.poll_file_added()
+        except ConnectionLostError as error:
+            self._lost(error)
+            return
+        except DeviceError as error:
+            self.error.emit(self.source_id, str(error))
+            return
+        if added is not None:
+            self.file_added.emit(self.source_id, *added)
 
     def _read_live_frame(self) -> None:
         try:

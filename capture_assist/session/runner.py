@@ -27,7 +27,7 @@ from psygnal import Signal
 from capture_assist import __version__
 from capture_assist.analysis.qc import TakeQc, qc_update
 from capture_assist.clock import SUPPORTED_RATES, SessionClock
-from capture_assist.devices.base import CapturedStill, DeviceError, StillCamera
+from capture_assist.devices.base import CapturedStill, DeviceError, StillCamera, TetheredCamera
 from capture_assist.devices.opencv_source import read_image
 from capture_assist.devices.simulated import SimulatedCamera
 from capture_assist.pipeline.offline import (
@@ -291,8 +291,20 @@ class SessionRunner:
             self.shotlist.naming, self.shotlist.project.id, camera_id, angle_id, attempt
         )
 
-    def capture(self, step: Step, *, retake: bool = False) -> StepOutcome:
-        """Capture ``step`` on every camera at once; block until all are stored or failed."""
+    def capture(
+        self,
+        step: Step,
+        *,
+        retake: bool = False,
+        shot_on_body: Mapping[str, tuple[str, str]] | None = None,
+    ) -> StepOutcome:
+        """Capture ``step`` on every camera at once; block until all are stored or failed.
+
+        ``shot_on_body`` maps a camera id to the ``(folder, name)`` of a file its
+        own shutter button just made: that file is downloaded as the camera's
+        media, and the other cameras are fired by the app at once.
+        """
+        shot_on_body = shot_on_body or {}
         with self._lock:
             database = self._database()
             self._set_state(RunnerState.CAPTURING)
@@ -311,7 +323,11 @@ class SessionRunner:
                     (
                         camera_id,
                         angle_id,
-                        worker.submit(self._capture_command(worker, step, stem, barrier)),
+                        worker.submit(
+                            self._capture_command(
+                                worker, step, stem, barrier, shot_on_body.get(camera_id)
+                            )
+                        ),
                     )
                 )
             errors: list[str] = list(settings_errors)
@@ -350,6 +366,7 @@ class SessionRunner:
                             started_wall=started_wall,
                             started_s=started_s,
                             skew_s=captured.timestamp_s - first_trigger,
+                            trigger="camera_button" if camera_id in shot_on_body else "app",
                         ),
                     )
                     for camera_id, angle_id, captured, final_path in results
@@ -438,7 +455,12 @@ class SessionRunner:
         return errors
 
     def _capture_command(
-        self, worker: DeviceWorker, step: Step, stem: str, barrier: threading.Barrier
+        self,
+        worker: DeviceWorker,
+        step: Step,
+        stem: str,
+        barrier: threading.Barrier,
+        shot_on_body: tuple[str, str] | None,
     ) -> _CaptureCommand:
         action = None
         if step.take is not None:
@@ -451,6 +473,7 @@ class SessionRunner:
             action_schedule=(action.expected_duration_s, action.beat_schedule())
             if action
             else None,
+            shot_on_body=shot_on_body,
         )
 
     def _store(
@@ -465,6 +488,7 @@ class SessionRunner:
         started_wall: datetime,
         started_s: float,
         skew_s: float,
+        trigger: str,
     ) -> _StoredFile:
         camera = self._cameras[camera_id]
         digest = file_digest(final_path)
@@ -496,6 +520,8 @@ class SessionRunner:
             "timecode": self.clock.timecode(captured.timestamp_s, rate),
             "timecode_rate": rate,
             "trigger_skew_s": skew_s,
+            "trigger": trigger,
+            "original_name": captured.original_name,
         }
         if step.take is None:
             sidecar = build_reference_sidecar(setup=step.setup, **common)  # type: ignore[arg-type]
@@ -615,6 +641,7 @@ class _CaptureCommand:
     barrier: threading.Barrier
     clock: SessionClock
     action_schedule: tuple[float, tuple[tuple[str, float, float], ...]] | None
+    shot_on_body: tuple[str, str] | None
 
     def __call__(self) -> tuple[CapturedStill, Path]:
         if isinstance(self.camera, SimulatedCamera) and self.action_schedule is not None:
@@ -625,7 +652,12 @@ class _CaptureCommand:
             self.barrier.wait(timeout=5.0)
         # The extension is the camera's (JPG, NEF, CR3...): known only after the capture.
         partial = PartialFile(self.stem_path.with_name(self.stem_path.name + ".download"))
-        captured = self.camera.capture_still(partial.temp_path)
+        if self.shot_on_body is None:
+            captured = self.camera.capture_still(partial.temp_path)
+        elif isinstance(self.camera, TetheredCamera):
+            captured = self.camera.download_added_file(*self.shot_on_body, partial.temp_path)
+        else:
+            raise DeviceError(f"camera {self.camera.source_id} cannot hand over a shot of its own.")
         extension = Path(captured.original_name).suffix.lower() or ".bin"
         final_path = partial.commit(self.stem_path.with_name(self.stem_path.name + extension))
         return captured, final_path

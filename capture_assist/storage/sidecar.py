@@ -135,6 +135,8 @@ def _common(
     timecode: str,
     timecode_rate: float,
     trigger_skew_s: float | None,
+    trigger: str = "app",
+    original_name: str = "",
 ) -> dict[str, Any]:
     return {
         "schema": SCHEMA_NAME,
@@ -153,6 +155,7 @@ def _common(
             "size_bytes": digest.size_bytes,
             "sha256": digest.sha256,
             "mime": mime,
+            "original_name": original_name,
         },
         "capture": {
             "started_at": started_at.isoformat(),
@@ -162,6 +165,7 @@ def _common(
             "timecode": timecode,
             "timecode_rate": timecode_rate,
             "trigger_skew_s": trigger_skew_s,
+            "trigger": trigger,
         },
         "software": {"name": "capture-assist", "version": __version__},
     }

@@ -59,14 +59,16 @@ class RunnerBridge(QObject):
 
 
 class DeviceErrorBridge(QObject):
-    """Delivers device-thread errors (a camera that cannot open, a lost cable) to the UI."""
+    """Delivers device-thread news to the UI: errors, and shots taken on a camera's body."""
 
     error = Signal(str)
+    file_added = Signal(str, str, str)
 
     def __init__(self, workers: Iterable[DeviceWorker]) -> None:
         super().__init__()
         for worker in workers:
             worker.error.connect(self._forward)
+            worker.file_added.connect(self.file_added.emit)
 
     def _forward(self, _source: str, message: str) -> None:
         self.error.emit(message)
@@ -146,7 +148,7 @@ class MainWindow(QMainWindow):
         self.capture_button = QPushButton("Capture")
         self.capture_button.setObjectName("capture")
         self.capture_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.capture_button.clicked.connect(self.capture_current)
+        self.capture_button.clicked.connect(lambda: self.capture_current())
         self.progress_bar = QProgressBar()
         self.setup_progress_bar = QProgressBar()
         self.recent_list = QListWidget()
@@ -200,7 +202,7 @@ class MainWindow(QMainWindow):
         self.help_overlay.setTextFormat(Qt.TextFormat.RichText)
         self.help_overlay.hide()
 
-        QShortcut(QKeySequence(Qt.Key.Key_Space), self, self.capture_current)
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, lambda: self.capture_current())
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self._toggle_fullscreen)
         QShortcut(QKeySequence(Qt.Key.Key_D), self, self.toggle_delta_e)
         QShortcut(QKeySequence("?"), self, self._toggle_help)
@@ -208,6 +210,7 @@ class MainWindow(QMainWindow):
 
         self.device_errors = DeviceErrorBridge(self.workers.values())
         self.device_errors.error.connect(self._on_device_error)
+        self.device_errors.file_added.connect(self._on_shot_on_body)
         self.bridge = RunnerBridge(runner)
         self.bridge.step_finished.connect(self._on_step_finished)
         self.bridge.notification.connect(self._on_notification)
@@ -350,7 +353,19 @@ class MainWindow(QMainWindow):
         later = self.runner.steps[self.runner.steps.index(step) + 1 :]
         return next((s for s in later if statuses.get(s.step_id) != "done"), None)
 
-    def capture_current(self) -> None:
+    def _on_shot_on_body(self, camera_id: str, folder: str, name: str) -> None:
+        """Take the current step with the file a camera's own shutter button just made."""
+        if self._capturing or self.runner.state is RunnerState.CAPTURING:
+            self.show_status(
+                f"{camera_id}: {name} was shot on the camera during a capture; it stays on "
+                "the card and is not part of the take",
+                "warning",
+            )
+            return
+        self.show_status(f"{camera_id}: shutter pressed on the camera, taking {name}")
+        self.capture_current(shot_on_body={camera_id: (folder, name)})
+
+    def capture_current(self, shot_on_body: Mapping[str, tuple[str, str]] | None = None) -> None:
         """Capture the current step on a worker thread (the UI never waits on hardware)."""
         step = self.runner.next_step()
         if step is None or self._capturing or self.runner.state is RunnerState.CAPTURING:
@@ -367,7 +382,7 @@ class MainWindow(QMainWindow):
         self.capture_button.setEnabled(False)
         self.capture_button.setText("Capturing...")
         self.show_status(f"Capturing {step.step_id} ...")
-        self._executor.submit(self.runner.capture, step)
+        self._executor.submit(self.runner.capture, step, shot_on_body=shot_on_body)
 
     def _held_by_instability(self) -> str:
         """Return the cameras that hold the capture (empty when it may go)."""

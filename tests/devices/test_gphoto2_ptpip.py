@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -26,8 +27,11 @@ from session_checks import check_done_steps_are_whole
 
 from capture_assist.clock import SessionClock
 from capture_assist.devices.base import ConnectionLostError, DeviceError, Frame
+from capture_assist.devices.factory import open_cameras
 from capture_assist.devices.gphoto2_camera import Gphoto2Camera
 from capture_assist.pipeline.worker import DeviceWorker
+from capture_assist.session.runner import SessionRunner
+from capture_assist.shotlist.loader import load_shotlist
 
 pytestmark = pytest.mark.slow
 
@@ -380,3 +384,47 @@ def test_three_ptpip_cameras_shoot_every_take_together_headless(
             assert sidecar["camera"]["settings"]["iso"] == 400
             # Threads start together: the spread of trigger times is recorded per file.
             assert 0.0 <= sidecar["capture"]["trigger_skew_s"] < 0.5
+
+
+def test_a_shutter_press_on_the_body_is_attached_to_the_current_step(
+    start_emulator: Callable[..., EmulatorProcess], tmp_path: Path
+) -> None:
+    emulator = start_emulator(vendor="nikon", serial="EMU-0", fps=15)
+    cameras = (
+        f"  - id: cam_a\n"
+        f"    source: {{kind: gphoto2, port: '{emulator.port_path}'}}\n"
+        f"    angles: [front]\n"
+        f"    records: {{kind: still, resolution: [1200, 800]}}"
+    )
+    shotlist = tmp_path / "one.yaml"
+    shotlist.write_text(
+        THREE_CAMERA_SHOTLIST.format(cameras=cameras).replace(
+            "angles: [{id: front}, {id: side}, {id: top}]", "angles: [{id: front}]"
+        )
+    )
+    loaded = load_shotlist(shotlist)
+    clock = SessionClock()
+    worker = DeviceWorker(open_cameras(loaded.model, clock)["cam_a"], live=True)
+    presses: queue.Queue[tuple[str, str, str]] = queue.Queue()
+    worker.file_added.connect(lambda *added: presses.put(added))
+    runner = SessionRunner(loaded, tmp_path / "session", {"cam_a": worker}, clock)
+    runner.open_session(resume=False)
+    worker.start()
+    try:
+        assert worker.slot.wait_newer(-1, timeout_s=5.0) is not None
+        # A capture the app fires is not mistaken for a press on the body.
+        assert runner.capture(runner.steps[0]).ok
+        pressed = emulator.command("press_shutter")["file"]
+        source, folder, name = presses.get(timeout=5.0)
+        assert (source, folder, name) == ("cam_a", pressed["folder"], pressed["name"])
+        outcome = runner.capture(runner.steps[1], shot_on_body={"cam_a": (folder, name)})
+        assert outcome.ok
+        media = next(path for path in outcome.files if path.suffix == ".jpg")
+        assert sha256(media) == pressed["sha256"]
+        sidecar = json.loads(media.with_suffix(".json").read_text())
+        assert sidecar["capture"]["trigger"] == "camera_button"
+        assert sidecar["media"]["original_name"] == name
+        assert presses.empty()
+    finally:
+        runner.close()
+        worker.stop()

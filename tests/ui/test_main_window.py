@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +148,20 @@ def test_delta_e_overlay_toggles_with_d(window: MainWindow, qtbot: QtBot) -> Non
     assert not image.isNull()
     qtbot.keyClick(window, Qt.Key.Key_D)
     assert not any(view.show_delta_e for view in window.live_views.values())
+
+
+def test_a_shutter_press_on_a_camera_body_takes_the_current_step(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    camera = window.workers["cam_a"].camera
+    _folder, name = camera.press_shutter()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: window.progress_bar.value() == 1, timeout=10000)
+    assert "shutter pressed on the camera" in window.status_label.text() or "Saved" in (
+        window.status_label.text()
+    )
+    reference = tmp_path / "session" / "_reference" / "daylight.front+side"
+    sidecar = json.loads((reference / "daylight.front+side_cam_a.json").read_text())
+    assert sidecar["capture"]["trigger"] == "camera_button"
+    assert sidecar["media"]["original_name"] == name
+    other = json.loads((reference / "daylight.front+side_cam_b.json").read_text())
+    assert other["capture"]["trigger"] == "app"
