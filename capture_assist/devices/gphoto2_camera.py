@@ -46,6 +46,8 @@ DOWNLOAD_BYTES_PER_S = 2e6
 """The slowest link a download is given time for (PTP/IP over busy Wi-Fi)."""
 TETHER_POLL_WAIT_S = 0.005
 """How long a poll for shutter presses waits: events already queued come at once."""
+TETHER_POLL_TIMEOUT_S = 1.0
+TETHER_EVENTS_PER_POLL = 20
 CAPTURE_TIMEOUT_BASE_S = 4.0
 """How long a capture may take beyond twice the exposure before the camera counts as lost."""
 
@@ -466,8 +468,25 @@ class Gphoto2Camera:
         return None
 
     def poll_file_added(self) -> tuple[str, str] | None:
-        """Return a file shot on the camera's own button since the last poll, if any."""
-        while (added := self.wait_for_file_added(timeout_s=TETHER_POLL_WAIT_S)) is not None:
+        """Return a file shot on the camera's own button since the last poll, if any.
+
+        A poll that takes longer than ``TETHER_POLL_TIMEOUT_S`` means the camera
+        stopped answering (a real body answers in milliseconds): it counts as a
+        lost connection, so a frozen camera is noticed in about a second.
+        """
+        camera = self._require()
+        # A body that reports every dial turn is read a batch at a time, never endlessly.
+        for _event in range(TETHER_EVENTS_PER_POLL):
+            event_type, data = self._call(
+                "check for shutter presses",
+                functools.partial(camera.wait_for_event, int(TETHER_POLL_WAIT_S * 1000)),
+                timeout_s=TETHER_POLL_TIMEOUT_S,
+            )
+            if event_type == gp.GP_EVENT_TIMEOUT:
+                return None
+            if event_type != gp.GP_EVENT_FILE_ADDED:
+                continue
+            added = (str(data.folder), str(data.name))
             if added not in self._triggered_files:
                 return added
             self._triggered_files.discard(added)
