@@ -95,6 +95,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
     cameras = commands.add_parser("cameras", help="list the cameras libgphoto2 can see")
     cameras.add_argument("--json", action="store_true", help="machine-readable output")
+    cameras.add_argument(
+        "--address",
+        action="append",
+        default=[],
+        metavar="ptpip:HOST[:PORT:PORT]",
+        help="also probe a Wi-Fi (PTP/IP) camera at this address, which USB "
+        "detection cannot find (repeatable)",
+    )
     for command in (gui, run):
         command.add_argument(
             "--camera",
@@ -107,15 +115,15 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cameras(as_json: bool) -> int:
+def _cameras(as_json: bool, addresses: list[str]) -> int:
     import dataclasses
     import json
 
     from capture_assist.devices.base import DeviceError
-    from capture_assist.devices.gphoto2_camera import list_cameras
+    from capture_assist.devices.gphoto2_camera import list_cameras, probe_address
 
     try:
-        detected = list_cameras()
+        detected = list_cameras() + [probe_address(address) for address in addresses]
     except DeviceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -313,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "cameras":
-        return _cameras(args.json)
+        return _cameras(args.json, args.address)
     if args.command == "analyze":
         return _analyze(args.path, as_json=args.json, target_cct_k=args.target_k)
     return _gui(args)

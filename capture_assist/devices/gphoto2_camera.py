@@ -611,3 +611,33 @@ def list_cameras() -> list[DetectedCamera]:
             pass  # A camera busy with another program is still listed, without serial.
         detected.append(DetectedCamera(str(model), str(port), serial))
     return detected
+
+
+def probe_address(address: str) -> DetectedCamera:
+    """Open the PTP/IP camera at ``address`` briefly and describe it.
+
+    Raises
+    ------
+    DeviceError
+        When nothing answers there as a camera, with what to check.
+    """
+    if not address.startswith("ptpip:"):
+        raise DeviceError(f"{address} is not a PTP/IP address (ptpip:HOST[:PORT:PORT]).")
+    _reserve_fd0()
+    try:
+        camera = _open_camera(address, PTPIP_MODEL)
+    except gp.GPhoto2Error as error:
+        raise DeviceError(
+            f"no camera answered at {address} ({error}).",
+            "Check the camera's Wi-Fi (PC connection) mode and its address.",
+        ) from error
+    try:
+        snapshot = _config_snapshot(camera)
+        serial = str(snapshot.get("serialnumber", ""))
+        if not serial:
+            match = re.search(r"Serial Number:\s*(\S+)", str(camera.get_summary().text))
+            serial = match.group(1) if match else ""
+        model = str(snapshot.get("cameramodel", snapshot.get("model", PTPIP_MODEL)))
+    finally:
+        _exit_camera(camera)
+    return DetectedCamera(model, address, serial)

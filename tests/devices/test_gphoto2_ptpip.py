@@ -428,3 +428,42 @@ def test_a_shutter_press_on_the_body_is_attached_to_the_current_step(
     finally:
         runner.close()
         worker.stop()
+
+
+def test_the_cameras_command_probes_a_ptpip_address(
+    start_emulator: Callable[..., EmulatorProcess], tmp_path: Path
+) -> None:
+    emulator = start_emulator(vendor="generic", serial="EMU-4242", model="Emulated Z")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "capture_assist.cli",
+            "cameras",
+            "--json",
+            "--address",
+            emulator.port_path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert {"model": found[-1]["model"], "port": emulator.port_path, "serial": "EMU-4242"} == (
+        found[-1]
+    )
+    assert "Emulated Z" in found[-1]["model"]
+    emulator.command("fault", name="refuse_connections")
+    refused = subprocess.run(
+        [sys.executable, "-m", "capture_assist.cli", "cameras", "--address", emulator.port_path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+        stdin=subprocess.DEVNULL,
+    )
+    assert refused.returncode == 2
+    assert f"no camera answered at {emulator.port_path}" in refused.stderr
