@@ -93,6 +93,15 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="machine-readable output")
     analyze.add_argument("--target-k", type=float, help="the lighting's target colour temperature")
 
+    export = commands.add_parser(
+        "export", help="deliver a session: dataset, verified copies with ASC MHL, editorial"
+    )
+    export.add_argument("session", type=Path, help="the session folder")
+    export.add_argument("--to", type=Path, required=True, help="destination folder")
+    export.add_argument("--backup", type=Path, help="a second destination, filled at the same time")
+    export.add_argument("--include-ng", action="store_true", help="deliver takes rated NG too")
+    export.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     cameras = commands.add_parser("cameras", help="list the cameras libgphoto2 can see")
     cameras.add_argument("--json", action="store_true", help="machine-readable output")
     for command in (gui, run):
@@ -286,6 +295,72 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from capture_assist.storage.export import ExportError, export_session
+    from capture_assist.storage.session_files import SessionReadError, read_session
+
+    destinations = [args.to] if args.backup is None else [args.to, args.backup]
+    try:
+        record = read_session(args.session)
+    except SessionReadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    total = sum(
+        stored.size_bytes + (args.session / stored.sidecar_relative_path).stat().st_size
+        for step in record.steps
+        if step.is_done
+        for stored in step.files
+    )
+    try:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            disable=args.no_progress,
+            file=sys.stderr,
+            desc="export",
+        ) as bar:
+            result = export_session(
+                args.session, destinations, include_ng=args.include_ng, progress=bar.update
+            )
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{len(result.takes)} takes and {len(result.references)} reference frames, "
+        f"{result.source_bytes / 1e6:.1f} MB of media"
+    )
+    for excluded in result.excluded:
+        print(f"  left out {excluded.step_id}: {excluded.reason}")
+    for refusal in result.refused:
+        print(f"  REFUSED {refusal.step_id}: {refusal.reason}", file=sys.stderr)
+    for destination in result.destinations:
+        if destination.complete:
+            print(
+                f"{destination.root}: complete, {len(destination.verified)} files verified, "
+                f"history {destination.mhl_generation}"
+            )
+            continue
+        print(
+            f"{destination.root}: INCOMPLETE: {destination.error or 'files missing'}; "
+            f"{len(destination.verified)} files verified, {len(destination.missing)} missing:",
+            file=sys.stderr,
+        )
+        for path in destination.missing[:20]:
+            print(f"    missing {path}", file=sys.stderr)
+        if len(destination.missing) > 20:
+            print(f"    ... and {len(destination.missing) - 20} more", file=sys.stderr)
+    if not result.ok:
+        print(
+            "Fix the problem, then run the same command again: verified files are kept.",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
 def _gui(args: argparse.Namespace) -> int:
     from capture_assist.ui.app import run_app
 
@@ -312,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.shotlist)
     if args.command == "run":
         return _run(args)
+    if args.command == "export":
+        return _export(args)
     if args.command == "cameras":
         return _cameras(args.json)
     if args.command == "analyze":
