@@ -1,0 +1,263 @@
+"""Export read back by the real readers: datasets, ascmhl, opentimelineio, the ALE adapter."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+import xxhash
+from delivery_helpers import ascmhl_debug, flip_one_byte, mark_all_beats
+
+from capture_assist.cli import main
+from capture_assist.session.database import Rating, SessionDatabase
+from capture_assist.storage.export import ALE_PATH, COCO_PATH, OTIO_PATH, export_session
+from capture_assist.storage.session_files import read_session
+
+
+def verify(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ascmhl_debug(), "verify", str(root)], capture_output=True, text=True)
+
+
+def assert_verified_files_are_true(root: Path, verified: tuple[str, ...], session: Path) -> None:
+    """Nothing reported verified that is not there with the bytes it should have."""
+    for path in verified:
+        assert (root / path).is_file(), f"{path} reported verified but absent"
+    record = read_session(session)
+    for step in record.steps:
+        for stored in step.files:
+            for candidate in verified:
+                if candidate.endswith("/" + stored.relative_path.split("/")[-1]):
+                    delivered = xxhash.xxh3_128_hexdigest((root / candidate).read_bytes())
+                    source = xxhash.xxh3_128_hexdigest(
+                        (session / stored.relative_path).read_bytes()
+                    )
+                    assert delivered == source, f"{candidate} differs from its source"
+
+
+@pytest.mark.slow
+def test_datasets_loads_every_take_angle_and_column(session_copy: Path, tmp_path: Path) -> None:
+    import datasets
+
+    record = read_session(session_copy)
+    mark_all_beats(session_copy, record.takes[0].step_id)
+    result = export_session(session_copy, [tmp_path / "out"])
+    assert result.ok
+    loaded = datasets.load_dataset(
+        "imagefolder", data_dir=str(tmp_path / "out"), cache_dir=str(tmp_path / "cache")
+    )["train"]
+
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "out/train/metadata.jsonl").read_text().splitlines()
+    ]
+    assert loaded.num_rows == len(record.takes) == len(rows)
+    assert {"front", "side"} <= set(loaded.column_names)
+    for column in rows[0]:
+        if not column.endswith("_file_name"):
+            assert column in loaded.column_names, column
+    first = loaded[0]
+    assert first["front"].size == (1280, 720) and first["side"].size == (1280, 720)
+    assert first["take_id"] == record.takes[0].step_id
+    assert first["labels"] == ["interaction/grasp/glass", "object/glass"]
+    assert first["consent_data_mining"] == "allowed"
+    assert [beat["name"] for beat in first["beats"]] == ["reach", "grasp", "lift", "place"]
+    assert first["beats"][1]["marked_s"] == pytest.approx(0.9, abs=1e-3)
+    assert first["front_qc_verdict"] in ("pass", "warn", "fail")
+    assert first["front_qc_exposure_ev"] is not None
+
+    with open(tmp_path / "out/manifests/metadata.csv", newline="") as handle:
+        csv_rows = list(csv.DictReader(handle))
+    assert [row["take_id"] for row in csv_rows] == [row["take_id"] for row in rows]
+    assert list(csv_rows[0]) == list(rows[0])
+    assert json.loads(csv_rows[0]["beats"]) == rows[0]["beats"]
+
+
+@pytest.mark.slow
+def test_ascmhl_verifies_both_copies_and_catches_one_flipped_byte(
+    session_copy: Path, tmp_path: Path
+) -> None:
+    result = export_session(session_copy, [tmp_path / "a", tmp_path / "b"])
+    assert result.ok, result
+    for destination in result.destinations:
+        check = verify(destination.root)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert_verified_files_are_true(destination.root, destination.verified, session_copy)
+    flipped = next((tmp_path / "b" / "train").rglob("*.jpg"))
+    flip_one_byte(flipped)
+    check = verify(tmp_path / "b")
+    assert check.returncode != 0
+    assert flipped.name in check.stdout + check.stderr
+    assert verify(tmp_path / "a").returncode == 0
+
+
+def test_timeline_and_ale_read_back(session_copy: Path, tmp_path: Path) -> None:
+    record = read_session(session_copy)
+    marked = record.takes[1].step_id
+    names = mark_all_beats(session_copy, marked)
+    result = export_session(session_copy, [tmp_path / "out"])
+    assert result.ok
+
+    timeline = otio.adapters.read_from_file(str(tmp_path / "out" / OTIO_PATH))
+    assert [track.name for track in timeline.tracks] == ["front", "side"]
+    for track in timeline.tracks:
+        clips = list(track.find_clips())
+        assert [c.metadata["capture_assist"]["take_id"] for c in clips] == list(result.takes)
+        assert all(c.metadata["capture_assist"]["angle"] == track.name for c in clips)
+        beat_clip = clips[1]
+        assert [m.name for m in beat_clip.markers] == names
+        start = beat_clip.source_range.start_time
+        assert (beat_clip.markers[1].marked_range.start_time - start).to_seconds() == pytest.approx(
+            0.9, abs=0.04
+        )
+        assert all(not c.markers for i, c in enumerate(clips) if i != 1)
+        assert beat_clip.media_reference.target_url.startswith("../train/")
+    assert timeline.tracks[0].duration() == timeline.tracks[1].duration()
+
+    ale = otio.adapters.read_from_file(str(tmp_path / "out" / ALE_PATH))
+    ale_clips = list(ale.find_clips())
+    assert len(ale_clips) == 2 * len(result.takes)
+    columns = ale_clips[0].metadata["ALE"]
+    assert columns["Camera"] == "cam_a" and columns["Angle"] == "front"
+    assert columns["Scene"] == record.takes[0].setup_id
+
+
+def test_coco_has_the_chart_of_every_reference_frame(session_copy: Path, tmp_path: Path) -> None:
+    result = export_session(session_copy, [tmp_path / "out"])
+    coco = json.loads((tmp_path / "out" / COCO_PATH).read_text())
+    assert len(coco["images"]) == 2 * len(result.references)
+    assert len(coco["annotations"]) == len(coco["images"])
+    for annotation in coco["annotations"]:
+        image = coco["images"][annotation["image_id"] - 1]
+        assert (tmp_path / "out" / image["file_name"]).is_file()
+        x, y, w, h = annotation["bbox"]
+        assert 0 <= x and 0 <= y and x + w <= image["width"] and y + h <= image["height"]
+        assert 0.5 * w * h < annotation["area"] <= w * h + 1e-6
+
+
+def test_ng_takes_only_on_request(session_copy: Path, tmp_path: Path) -> None:
+    record = read_session(session_copy)
+    ng = record.takes[0].step_id
+    with SessionDatabase(session_copy / "session.sqlite") as database:
+        database.set_rating(ng, Rating.NG)
+    without = export_session(session_copy, [tmp_path / "without"])
+    assert ng not in without.takes and any(e.step_id == ng for e in without.excluded)
+    assert not list((tmp_path / "without").rglob(f"{ng}_*"))
+    with_ng = export_session(session_copy, [tmp_path / "with"], include_ng=True)
+    assert ng in with_ng.takes
+    assert len(list((tmp_path / "with").rglob(f"{ng}_*"))) == 6  # 2 angles x media, json, xmp
+
+
+def test_a_source_changed_after_capture_is_refused(
+    session_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = read_session(session_copy)
+    victim = record.takes[2]
+    flip_one_byte(session_copy / victim.files[1].relative_path)
+    code = main(["export", str(session_copy), "--to", str(tmp_path / "out"), "--no-progress"])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert f"REFUSED {victim.step_id}" in err and "changed since it was captured" in err
+    # The take is left out whole: no angle of it is delivered, the others are.
+    assert not list((tmp_path / "out").rglob(f"{victim.step_id}_*"))
+    rows = (tmp_path / "out/train/metadata.jsonl").read_text()
+    assert victim.step_id not in rows and record.takes[0].step_id in rows
+    assert verify(tmp_path / "out").returncode == 0
+
+
+def mount_tmpfs(mount: Path, size: str) -> None:
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {made.stderr.decode().strip()}")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):
+    """A 600 KiB filesystem: the session's media (about 1.3 MB) cannot fit."""
+    mount = tmp_path / "small"
+    mount_tmpfs(mount, "600k")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.fixture
+def removable_drive(tmp_path: Path):
+    """A tmpfs standing in for a drive that a test may unplug (lazy unmount)."""
+    mount = tmp_path / "drive"
+    mount_tmpfs(mount, "64m")
+    yield mount
+    if os.path.ismount(mount):
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_destination_does_not_stop_the_other(
+    session_copy: Path, tmp_path: Path, small_tmpfs: Path
+) -> None:
+    result = export_session(session_copy, [small_tmpfs / "out", tmp_path / "big"])
+    full, big = result.destinations
+    assert not result.ok
+    assert full.error is not None and "is full" in full.error
+    assert full.missing and not full.complete
+    assert_verified_files_are_true(full.root, full.verified, session_copy)
+    assert not list(full.root.rglob(".*.partial-*"))
+    assert big.complete and verify(big.root).returncode == 0
+
+
+def test_a_destination_that_disappears_mid_copy(
+    session_copy: Path, tmp_path: Path, removable_drive: Path
+) -> None:
+    gone, kept = removable_drive / "out", tmp_path / "kept"
+    read = 0
+
+    def unplug(count: int) -> None:
+        nonlocal read
+        read += count
+        if read > 400_000 and os.path.ismount(removable_drive):
+            subprocess.run(["umount", "-l", str(removable_drive)], check=True)
+
+    result = export_session(session_copy, [gone, kept], progress=unplug)
+    lost, complete = result.destinations
+    assert lost.error is not None and "disappeared" in lost.error
+    assert lost.missing and not gone.exists()
+    assert complete.complete and verify(kept).returncode == 0
+
+
+def test_an_interrupted_export_resumes_without_copying_again(
+    session_copy: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    read = 0
+
+    def interrupt(count: int) -> None:
+        nonlocal read
+        read += count
+        if read > 600_000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export_session(session_copy, [out], progress=interrupt, workers=1)
+    first = sorted(p for p in out.rglob("*.jpg"))
+    assert first, "nothing was copied before the interruption"
+    inodes = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in first}
+    assert not (out / "ascmhl").exists()
+
+    result = export_session(session_copy, [out])
+    assert result.ok
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in first} == inodes
+    assert not list(out.rglob(".*.partial-*"))
+    assert verify(out).returncode == 0
+    # A third run re-reads everything and records it as verified in a new generation.
+    again = export_session(session_copy, [out])
+    assert again.ok
+    generations = sorted((out / "ascmhl").glob("*.mhl"))
+    assert len(generations) == 2
+    assert 'action="verified"' in generations[1].read_text()
+    assert 'action="original"' not in generations[1].read_text()
+    assert verify(out).returncode == 0
