@@ -102,6 +102,10 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--include-ng", action="store_true", help="deliver takes rated NG too")
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    report = commands.add_parser("report", help="write a session's HTML report")
+    report.add_argument("session", type=Path, help="the session folder")
+    report.add_argument("--out", type=Path, help="the HTML file (default: SESSION/report.html)")
+
     cameras = commands.add_parser("cameras", help="list the cameras libgphoto2 can see")
     cameras.add_argument("--json", action="store_true", help="machine-readable output")
     for command in (gui, run):
@@ -295,6 +299,19 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(session: Path, out: Path | None) -> int:
+    from capture_assist.storage.report import write_report
+    from capture_assist.storage.session_files import SessionReadError
+
+    try:
+        path = write_report(session, out)
+    except SessionReadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -387,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.shotlist)
     if args.command == "run":
         return _run(args)
+    if args.command == "report":
+        return _report(args.session, args.out)
     if args.command == "export":
         return _export(args)
     if args.command == "cameras":

@@ -33,3 +33,64 @@ def flip_one_byte(path: Path, offset: int = 1000) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x01
     path.write_bytes(bytes(data))
+
+
+def shoot_session_with_problems(shotlist_path: Path, out: Path, *, leave_unshot: int = 2) -> Path:
+    """Shoot a shot list on the simulated set through the real runner, injecting problems.
+
+    Along the way one camera is under-exposed, the other's colour cast changes,
+    a tripod is bumped and a lens is defocused; beats are marked with a
+    drifting tempo, one take is rated NG and the last ``leave_unshot`` takes
+    are never shot.
+    """
+    from capture_assist.clock import SessionClock
+    from capture_assist.devices.factory import open_cameras
+    from capture_assist.devices.simulated import SceneControls, SimulatedCamera
+    from capture_assist.pipeline.worker import DeviceWorker
+    from capture_assist.session.database import Rating
+    from capture_assist.session.runner import SessionRunner
+    from capture_assist.shotlist.loader import load_shotlist
+
+    loaded = load_shotlist(shotlist_path)
+    clock = SessionClock()
+    cameras = open_cameras(loaded.model, clock, sim_controls=SceneControls(), force_simulated=True)
+    workers = {camera_id: DeviceWorker(camera, live=False) for camera_id, camera in cameras.items()}
+    for worker in workers.values():
+        worker.start()
+    sims = [camera for camera in cameras.values() if isinstance(camera, SimulatedCamera)]
+    runner = SessionRunner(loaded, out, workers, clock)
+    try:
+        runner.open_session(resume=False)
+        takes = [step for step in runner.steps if not step.is_reference]
+        problems = {
+            2: lambda: sims[1].set_controls(exposure_ev=-0.25),
+            4: lambda: sims[0].set_controls(cast_cct_k=6200.0),
+            6: lambda: sims[0].bump(7.0, -4.0),
+            8: lambda: sims[1].set_controls(defocus_sigma_px=2.5, exposure_ev=0.0),
+        }
+        shot = 0
+        for step in runner.steps:
+            if not step.is_reference:
+                if shot >= len(takes) - leave_unshot:
+                    break
+                problems.get(shot, lambda: None)()
+                shot += 1
+            outcome = runner.capture(step)
+            assert outcome.ok, outcome.error
+        database = runner.db
+        assert database is not None
+        database.set_rating(takes[1].step_id, Rating.NG)
+        database.set_notes(takes[1].step_id, "actor looked at the lens")
+        database.set_rating(takes[0].step_id, Rating.CIRCLE)
+    finally:
+        runner.close()
+        for worker in workers.values():
+            worker.stop()
+    for index, step in enumerate(takes[: len(takes) - leave_unshot]):
+        record_step = next(s for s in read_session(out).takes if s.step_id == step.step_id)
+        sidecar = record_step.files[0].sidecar
+        start = float(sidecar["capture"]["session_start_s"])
+        tempo = 1.0 + 0.12 * index  # the actor slows down over the session
+        for beat in sidecar["take"]["action"]["beats"]:
+            mark_beat(out, step.step_id, beat["name"], start + 0.1 + beat["start_s"] * tempo)
+    return out
