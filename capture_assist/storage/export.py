@@ -12,6 +12,7 @@ re-reads what is already there instead of copying it again.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import json
@@ -168,6 +169,18 @@ def _explain(error: OSError, root: Path, path: str) -> str:
     return f"{root}: writing {path} failed: {error.strerror or error}"
 
 
+def _make_folders(root: Path, folder: Path) -> None:
+    """Create ``folder`` below ``root``, never ``root`` itself.
+
+    A drive that is unplugged mid-copy leaves its empty mount point behind;
+    creating the root again would quietly copy onto the system disk.
+    """
+    current = root
+    for part in folder.relative_to(root).parts:
+        current = current / part
+        current.mkdir(exist_ok=True)
+
+
 def _read_back_xxh128(path: Path) -> str:
     """Hash a file from the storage, not from the page cache the write just filled."""
     digest = xxhash.xxh3_128()
@@ -178,23 +191,76 @@ def _read_back_xxh128(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _finish_copy(destination: _Destination, path: str, temp: Path, expected: str) -> None:
-    """Fsync, read back, compare and rename a written copy; on any failure leave no final."""
-    final = destination.root / path
-    try:
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """A copy written under a temporary name, waiting to be made durable and verified."""
+
+    destination: _Destination
+    path: str
+    temp: Path
+    expected: str
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _make_durable(root: Path, temps: Sequence[Path]) -> None:
+    """Flush written copies to the storage: one syncfs for a batch where Linux has it."""
+    if hasattr(_LIBC, "syncfs"):
+        descriptor = os.open(root, os.O_RDONLY)
+        try:
+            if _LIBC.syncfs(descriptor) != 0:
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code))
+        finally:
+            os.close(descriptor)
+        return
+    for temp in temps:
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
-        actual = _read_back_xxh128(temp)
-        if actual != expected:
-            temp.unlink(missing_ok=True)
-            destination.fail(path, OSError(errno.EIO, f"read back {actual}, wrote {expected}"))
-            return
-        os.replace(temp, final)
-        fsync_directory(final.parent)
-        destination.record(path, final, expected)
-    except OSError as error:
-        temp.unlink(missing_ok=True)
-        destination.fail(path, error)
+
+
+def _finish(written: Sequence[_Written]) -> None:
+    """Make a batch durable, read each copy back, compare, rename; record only what held.
+
+    One flush and one fsync per folder for a whole batch (a take's files)
+    instead of two fsyncs per file: on a journalled filesystem every fsync is
+    a journal commit, and small sidecars would otherwise cost more than media.
+    """
+    batches: dict[int, list[_Written]] = {}
+    for item in written:
+        batches.setdefault(id(item.destination), []).append(item)
+    for items in batches.values():
+        destination = items[0].destination
+        try:
+            if not destination.alive:
+                raise OSError(errno.EIO, "given up earlier")
+            _make_durable(destination.root, [item.temp for item in items])
+        except OSError as error:
+            for item in items:
+                item.temp.unlink(missing_ok=True)
+            destination.fail(items[0].path, error)
+            continue
+        renamed: list[tuple[_Written, Path]] = []
+        for item in items:
+            final = destination.root / item.path
+            try:
+                actual = _read_back_xxh128(item.temp)
+                if actual != item.expected:
+                    raise OSError(errno.EIO, f"read back {actual}, wrote {item.expected}")
+                os.replace(item.temp, final)
+                renamed.append((item, final))
+            except OSError as error:
+                item.temp.unlink(missing_ok=True)
+                destination.fail(item.path, error)
+        try:
+            for folder in {final.parent for _item, final in renamed}:
+                fsync_directory(folder)
+        except OSError as error:
+            destination.fail(items[0].path, error)
+            continue
+        for item, final in renamed:
+            destination.record(item.path, final, item.expected)
 
 
 def _already_there(destination: _Destination, path: str, size: int, expected: str) -> bool:
@@ -223,29 +289,36 @@ def _already_there(destination: _Destination, path: str, size: int, expected: st
     return True
 
 
-def _deliver_bytes(destinations: Sequence[_Destination], path: str, content: bytes) -> None:
-    """Write generated content (sidecar, manifest) to every live destination, verified."""
+def _deliver_bytes(
+    destinations: Sequence[_Destination], path: str, content: bytes
+) -> list[_Written]:
+    """Write generated content (XMP, manifest) to every live destination under a temporary name."""
     expected = xxhash.xxh3_128_hexdigest(content)
+    written: list[_Written] = []
     for destination in destinations:
         if not destination.alive or _already_there(destination, path, len(content), expected):
             continue
         final = destination.root / path
         temp = partial_path_for(final)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(destination.root, final.parent)
             with open(temp, "wb") as handle:
                 handle.write(content)
         except OSError as error:
             temp.unlink(missing_ok=True)
             destination.fail(path, error)
             continue
-        _finish_copy(destination, path, temp, expected)
+        written.append(_Written(destination, path, temp, expected))
+    return written
 
 
 def _deliver_source(
     destinations: Sequence[_Destination], item: _SourceFile, progress: Progress
-) -> str | None:
-    """Copy one source file to every live destination; return why it was refused, if it was."""
+) -> tuple[str | None, list[_Written]]:
+    """Copy one source file to every live destination under temporary names.
+
+    Returns why the source was refused (``None`` when it was not) and the copies written.
+    """
     size = item.source.stat().st_size
     sha256 = hashlib.sha256()
     xxh = xxhash.xxh3_128()
@@ -260,7 +333,7 @@ def _deliver_source(
             continue
         temp = partial_path_for(final)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(destination.root, final.parent)
             handles[index] = (destination, temp, open(temp, "wb"))
         except OSError as error:
             destination.fail(item.destination_path, error)
@@ -290,18 +363,19 @@ def _deliver_source(
         return (
             f"{item.source} changed since it was captured: SHA-256 is {actual}, "
             f"the sidecar recorded {item.expected_sha256[0]}"
-        )
+        ), []
     digest = xxh.hexdigest()
-    for destination, temp, _handle in handles.values():
-        if destination.alive:
-            _finish_copy(destination, item.destination_path, temp, digest)
-        else:
-            temp.unlink(missing_ok=True)
+    written = [
+        _Written(destination, item.destination_path, temp, digest)
+        for destination, temp, _handle in handles.values()
+    ]
     for destination in to_check:
         if not _already_there(destination, item.destination_path, size, digest):
             # What was there did not read back right: copy it again from the source.
-            _deliver_bytes([destination], item.destination_path, item.source.read_bytes())
-    return None
+            written.extend(
+                _deliver_bytes([destination], item.destination_path, item.source.read_bytes())
+            )
+    return None, written
 
 
 def _step_sources(
@@ -369,7 +443,7 @@ def export_session(
     *,
     include_ng: bool = False,
     progress: Progress = lambda _bytes: None,
-    workers: int = 2,
+    workers: int = 3,
 ) -> ExportResult:
     """Deliver a session's done takes (and reference frames) to one or two destinations.
 
@@ -384,7 +458,7 @@ def export_session(
     progress
         Called with the number of source bytes read, as they are read.
     workers
-        Steps copied at once (hashing uses one core per step).
+        Takes copied at once: one hashes while another waits on its flush or read-back.
 
     Raises
     ------
@@ -405,22 +479,26 @@ def export_session(
     def deliver_step(step: SessionStep) -> bool:
         problem = _check_sidecars(step)
         sources = _step_sources(step, record, layout)
-        written: list[str] = []
+        written: list[_Written] = []
         if problem is None:
             for item in sources:
-                problem = _deliver_source(states, item, progress)
+                problem, copies = _deliver_source(states, item, progress)
+                written.extend(copies)
                 if problem is not None:
                     break
-                written.append(item.destination_path)
         if problem is None:
             context = TakeContext(step.rating, step.notes, step.beats)
             for stored in step.files:
                 path = xmp_path_for(layout.media_path(step, stored))
-                _deliver_bytes(states, path, build_xmp(stored.sidecar, context).encode("utf-8"))
+                xmp = build_xmp(stored.sidecar, context).encode("utf-8")
+                written.extend(_deliver_bytes(states, path, xmp))
+            _finish(written)
             return True
+        for copy in written:
+            copy.temp.unlink(missing_ok=True)
         for state in states:
             # A take is delivered whole or not at all: every angle, or none.
-            state.withdraw([*written, *(item.destination_path for item in sources)])
+            state.withdraw(item.destination_path for item in sources)
             state.withdraw(xmp_path_for(layout.media_path(step, s)) for s in step.files)
         with refused_lock:
             refused.append(Refusal(step.step_id, sources[0].destination_path, problem))
@@ -433,8 +511,9 @@ def export_session(
     takes = [step for step in delivered if step.is_take]
     references = [step for step in delivered if not step.is_take]
     shotlist_copy = record.directory / SHOTLIST_COPY_NAME
+    session_files: list[_Written] = []
     if shotlist_copy.is_file():
-        problem = _deliver_source(
+        problem, session_files = _deliver_source(
             states,
             _SourceFile(
                 "session/shotlist.yaml",
@@ -446,7 +525,8 @@ def export_session(
         if problem is not None:
             refused.append(Refusal("session", "session/shotlist.yaml", problem))
     for path, content in _manifests(record, takes, references, layout).items():
-        _deliver_bytes(states, path, content)
+        session_files.extend(_deliver_bytes(states, path, content))
+    _finish(session_files)
     planned = _planned_paths(record, delivered, layout, shotlist_copy.is_file())
     results = []
     for state in states:
@@ -485,8 +565,14 @@ def _manifests(
     sizes = {}
     for step in references:
         for stored in step.files:
-            with Image.open(record.directory / stored.relative_path) as image:
-                sizes[layout.media_path(step, stored)] = image.size
+            try:
+                with Image.open(record.directory / stored.relative_path) as image:
+                    size = image.size
+            except OSError:
+                # A RAW or other file Pillow cannot decode: the camera's declared size.
+                width, height = stored.sidecar["camera"]["records"]["resolution"]
+                size = (int(width), int(height))
+            sizes[layout.media_path(step, stored)] = size
     coco = coco_reference_charts(record, references, sizes, layout)
     events = "".join(
         json.dumps({"at": e.at, "level": e.level, "message": e.message}) + "\n"

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import opentimelineio as otio
@@ -215,12 +216,14 @@ def test_a_destination_that_disappears_mid_copy(
 ) -> None:
     gone, kept = removable_drive / "out", tmp_path / "kept"
     read = 0
+    lock = threading.Lock()
 
     def unplug(count: int) -> None:
         nonlocal read
-        read += count
-        if read > 400_000 and os.path.ismount(removable_drive):
-            subprocess.run(["umount", "-l", str(removable_drive)], check=True)
+        with lock:  # both copy threads report progress; the drive is pulled once
+            read += count
+            if read > 400_000 and os.path.ismount(removable_drive):
+                subprocess.run(["umount", "-l", str(removable_drive)], check=True)
 
     result = export_session(session_copy, [gone, kept], progress=unplug)
     lost, complete = result.destinations

@@ -1,0 +1,134 @@
+"""Export with verification of about 2 GB of media against a plain ``cp`` of the same files.
+
+A demo session is shot on the simulated set, then each take's media is
+replaced by a ~70 MB file of random bytes (a clip-sized file) whose SHA-256
+and size are recorded in the database and the sidecar exactly as the runner
+records them. Then, in the same run and on the same disk, alternating:
+
+- ``cp -r`` of the session's media folders (no fsync, no verification),
+- the same followed by ``sync`` (the bytes on disk, still unverified),
+- ``capture-assist export`` to one destination: source SHA-256 checked against
+  the sidecar, copy, fsync, page cache dropped, read back, xxh128 compared,
+  ASC MHL written, plus XMP, manifests and timeline.
+
+Goal: export at most 1.5x a plain ``cp``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from capture_assist.cli import main as cli
+from capture_assist.storage.export import export_session
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_BYTES = 2 * 1024**3
+ROUNDS = 3
+
+
+def fatten_session(session: Path) -> int:
+    """Replace every stored media file by random bytes, recorded like the runner records them."""
+    database = sqlite3.connect(session / "session.sqlite")
+    rows = database.execute(
+        "SELECT step_id, attempt, camera_id, relative_path, sidecar_path FROM files "
+        "WHERE step_id NOT LIKE '%.reference'"  # reference frames stay charts: COCO needs them
+    ).fetchall()
+    per_file = TARGET_BYTES // len(rows)
+    total = 0
+    for step_id, attempt, camera_id, relative, sidecar_path in rows:
+        data = os.urandom(per_file)
+        digest = hashlib.sha256(data).hexdigest()
+        (session / relative).write_bytes(data)
+        sidecar = json.loads((session / sidecar_path).read_text())
+        sidecar["media"].update(sha256=digest, size_bytes=len(data))
+        (session / sidecar_path).write_text(json.dumps(sidecar, indent=2))
+        database.execute(
+            "UPDATE files SET sha256 = ?, size_bytes = ? WHERE step_id = ? AND attempt = ? AND camera_id = ?",
+            (digest, len(data), step_id, attempt, camera_id),
+        )
+        total += len(data)
+    database.commit()
+    database.close()
+    return total
+
+
+def sync() -> None:
+    subprocess.run(["sync"], check=True)
+
+
+def timed(function) -> float:  # type: ignore[no-untyped-def]
+    sync()
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="bench-export-", dir=os.environ.get("BENCH_DIR")))
+    try:
+        session = work / "session"
+        code = cli(
+            [
+                "run",
+                str(REPO / "shotlists" / "demo.yaml"),
+                "--out",
+                str(session),
+                "--simulate",
+                "--no-progress",
+            ]
+        )
+        if code != 0:
+            return code
+        media_bytes = fatten_session(session)
+        media_folders = [p for p in session.iterdir() if p.is_dir()]
+        files = sum(1 for folder in media_folders for p in folder.rglob("*") if p.is_file())
+        print(f"{media_bytes / 1e9:.2f} GB of media in {files} files (with sidecars), {work}")
+
+        def plain_cp() -> None:
+            target = work / "cp"
+            target.mkdir()
+            subprocess.run(["cp", "-r", *map(str, media_folders), str(target)], check=True)
+
+        def cp_and_sync() -> None:
+            plain_cp()
+            sync()
+
+        def export() -> None:
+            result = export_session(session, [work / "export"])
+            assert result.ok, result
+
+        timings: dict[str, list[float]] = {"cp": [], "cp + sync": [], "export": []}
+        for _ in range(ROUNDS):
+            for name, function, folder in (
+                ("cp", plain_cp, "cp"),
+                ("cp + sync", cp_and_sync, "cp"),
+                ("export", export, "export"),
+            ):
+                timings[name].append(timed(function))
+                shutil.rmtree(work / folder)
+        medians = {name: statistics.median(values) for name, values in timings.items()}
+        for name, value in medians.items():
+            rate = media_bytes / value / 1e6
+            print(
+                f"  {name:<10} {value:6.2f} s  ({rate:5.0f} MB/s)  runs: "
+                + ", ".join(f"{v:.2f}" for v in timings[name])
+            )
+        print(f"export / cp        = {medians['export'] / medians['cp']:.2f}x  (goal <= 1.5x)")
+        print(f"export / cp + sync = {medians['export'] / medians['cp + sync']:.2f}x")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
