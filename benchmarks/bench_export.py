@@ -16,11 +16,8 @@ Goal: export at most 1.5x a plain ``cp``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,34 +29,11 @@ from capture_assist.cli import main as cli
 from capture_assist.storage.export import export_session
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "storage"))
+from delivery_helpers import fatten_session  # noqa: E402
+
 TARGET_BYTES = 2 * 1024**3
 ROUNDS = 3
-
-
-def fatten_session(session: Path) -> int:
-    """Replace every stored media file by random bytes, recorded like the runner records them."""
-    database = sqlite3.connect(session / "session.sqlite")
-    rows = database.execute(
-        "SELECT step_id, attempt, camera_id, relative_path, sidecar_path FROM files "
-        "WHERE step_id NOT LIKE '%.reference'"  # reference frames stay charts: COCO needs them
-    ).fetchall()
-    per_file = TARGET_BYTES // len(rows)
-    total = 0
-    for step_id, attempt, camera_id, relative, sidecar_path in rows:
-        data = os.urandom(per_file)
-        digest = hashlib.sha256(data).hexdigest()
-        (session / relative).write_bytes(data)
-        sidecar = json.loads((session / sidecar_path).read_text())
-        sidecar["media"].update(sha256=digest, size_bytes=len(data))
-        (session / sidecar_path).write_text(json.dumps(sidecar, indent=2))
-        database.execute(
-            "UPDATE files SET sha256 = ?, size_bytes = ? WHERE step_id = ? AND attempt = ? AND camera_id = ?",
-            (digest, len(data), step_id, attempt, camera_id),
-        )
-        total += len(data)
-    database.commit()
-    database.close()
-    return total
 
 
 def sync() -> None:
@@ -89,7 +63,7 @@ def main() -> int:
         )
         if code != 0:
             return code
-        media_bytes = fatten_session(session)
+        media_bytes = fatten_session(session, TARGET_BYTES)
         media_folders = [p for p in session.iterdir() if p.is_dir()]
         files = sum(1 for folder in media_folders for p in folder.rglob("*") if p.is_file())
         print(f"{media_bytes / 1e9:.2f} GB of media in {files} files (with sidecars), {work}")

@@ -1,8 +1,12 @@
-"""Helpers of the delivery tests: beat marks, the ascmhl reader, byte flips."""
+"""Helpers of the delivery tests: beat marks, problem sessions, big media, the ascmhl reader."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 from capture_assist.storage.session_files import mark_beat, read_session
@@ -94,3 +98,33 @@ def shoot_session_with_problems(shotlist_path: Path, out: Path, *, leave_unshot:
         for beat in sidecar["take"]["action"]["beats"]:
             mark_beat(out, step.step_id, beat["name"], start + 0.1 + beat["start_s"] * tempo)
     return out
+
+
+def fatten_session(session: Path, total_bytes: int) -> int:
+    """Replace every take's media by random bytes, recorded as the runner records them.
+
+    The reference frames stay real charts (COCO reads them). Returns the bytes written.
+    """
+    database = sqlite3.connect(session / "session.sqlite")
+    rows = database.execute(
+        "SELECT step_id, attempt, camera_id, relative_path, sidecar_path FROM files "
+        "WHERE step_id NOT LIKE '%.reference'"
+    ).fetchall()
+    per_file = total_bytes // len(rows)
+    written = 0
+    for step_id, attempt, camera_id, relative, sidecar_path in rows:
+        data = os.urandom(per_file)
+        digest = hashlib.sha256(data).hexdigest()
+        (session / relative).write_bytes(data)
+        sidecar = json.loads((session / sidecar_path).read_text())
+        sidecar["media"].update(sha256=digest, size_bytes=len(data))
+        (session / sidecar_path).write_text(json.dumps(sidecar, indent=2))
+        database.execute(
+            "UPDATE files SET sha256 = ?, size_bytes = ? "
+            "WHERE step_id = ? AND attempt = ? AND camera_id = ?",
+            (digest, len(data), step_id, attempt, camera_id),
+        )
+        written += len(data)
+    database.commit()
+    database.close()
+    return written

@@ -12,7 +12,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 import xxhash
-from delivery_helpers import ascmhl_debug, flip_one_byte, mark_all_beats
+from delivery_helpers import ascmhl_debug, fatten_session, flip_one_byte, mark_all_beats
 
 from capture_assist.cli import main
 from capture_assist.session.database import Rating, SessionDatabase
@@ -263,4 +263,42 @@ def test_an_interrupted_export_resumes_without_copying_again(
     assert len(generations) == 2
     assert 'action="verified"' in generations[1].read_text()
     assert 'action="original"' not in generations[1].read_text()
+    assert verify(out).returncode == 0
+
+
+@pytest.mark.slow
+def test_an_export_killed_mid_copy_resumes(session_copy: Path, tmp_path: Path) -> None:
+    """SIGKILL, as a crash or a pulled power cord: no clean-up code runs."""
+    import signal
+    import sys
+    import time
+
+    fatten_session(session_copy, 400 * 1024**2)
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "capture_assist.cli",
+        "export",
+        str(session_copy),
+        "--to",
+        str(out),
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parents[2], stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while not list(out.rglob("*.jpg")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the export finished before it could be killed"
+    survivors = {p: p.stat().st_ino for p in out.rglob("*.jpg")}
+    assert not (out / "ascmhl").exists()
+
+    result = export_session(session_copy, [out])
+    assert result.ok
+    assert {p: p.stat().st_ino for p in survivors} == survivors  # re-read, not copied again
+    assert not list(out.rglob(".*.partial-*"))
     assert verify(out).returncode == 0
