@@ -315,7 +315,7 @@ def _report(session: Path, out: Path | None) -> int:
 def _export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from capture_assist.storage.export import ExportError, export_session
+    from capture_assist.storage.export import ExportError, bytes_to_read, export_session
     from capture_assist.storage.session_files import SessionReadError, read_session
 
     destinations = [args.to] if args.backup is None else [args.to, args.backup]
@@ -324,12 +324,7 @@ def _export(args: argparse.Namespace) -> int:
     except SessionReadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    total = sum(
-        stored.size_bytes + (args.session / stored.sidecar_relative_path).stat().st_size
-        for step in record.steps
-        if step.is_done
-        for stored in step.files
-    )
+    total = bytes_to_read(record, include_ng=args.include_ng)
     try:
         with tqdm(
             total=total,

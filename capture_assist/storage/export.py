@@ -426,6 +426,18 @@ def _select(record: SessionRecord, include_ng: bool) -> tuple[list[SessionStep],
     return selected, excluded
 
 
+def bytes_to_read(record: SessionRecord, *, include_ng: bool = False) -> int:
+    """Return how many source bytes an export of ``record`` reads (a progress bar's total)."""
+    selected, _excluded = _select(record, include_ng)
+    total = sum(
+        item.source.stat().st_size
+        for step in selected
+        for item in _step_sources(step, record, DatasetLayout())
+    )
+    shotlist_copy = record.directory / SHOTLIST_COPY_NAME
+    return total + (shotlist_copy.stat().st_size if shotlist_copy.is_file() else 0)
+
+
 def _prepare(root: Path) -> _Destination:
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -16,7 +17,13 @@ from delivery_helpers import ascmhl_debug, fatten_session, flip_one_byte, mark_a
 
 from capture_assist.cli import main
 from capture_assist.session.database import Rating, SessionDatabase
-from capture_assist.storage.export import ALE_PATH, COCO_PATH, OTIO_PATH, export_session
+from capture_assist.storage.export import (
+    ALE_PATH,
+    COCO_PATH,
+    OTIO_PATH,
+    bytes_to_read,
+    export_session,
+)
 from capture_assist.storage.session_files import read_session
 
 
@@ -94,6 +101,25 @@ def test_ascmhl_verifies_both_copies_and_catches_one_flipped_byte(
     assert check.returncode != 0
     assert flipped.name in check.stdout + check.stderr
     assert verify(tmp_path / "a").returncode == 0
+
+
+def test_export_command_fills_both_destinations(
+    session_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["export", str(session_copy), "--to", str(a), "--backup", str(b)]) == 0
+    captured = capsys.readouterr()
+    record = read_session(session_copy)
+    assert (
+        f"{len(record.takes)} takes and {len(record.references)} reference frames" in captured.out
+    )
+    assert f"{a}: complete" in captured.out and f"{b}: complete" in captured.out
+    # The bar ends exactly at its total: every byte read was counted, none twice.
+    assert re.search(r"100%\|[^|]*\| (\S+)/\1 ", captured.err), captured.err
+    assert bytes_to_read(record) > sum(f.size_bytes for step in record.steps for f in step.files)
+    assert sorted(p.relative_to(a) for p in a.rglob("*") if "ascmhl" not in p.parts) == sorted(
+        p.relative_to(b) for p in b.rglob("*") if "ascmhl" not in p.parts
+    )
 
 
 def test_timeline_and_ale_read_back(session_copy: Path, tmp_path: Path) -> None:
