@@ -128,3 +128,47 @@ def fatten_session(session: Path, total_bytes: int) -> int:
     database.commit()
     database.close()
     return written
+
+
+def turn_takes_into_clips(session: Path, frames: int = 8) -> None:
+    """Replace each take's still by a short MP4 clip, recorded as a video camera's file would be.
+
+    The app records stills today; this stands for a session of video cameras,
+    so that the manifest can be read by the ``videofolder`` builder.
+    """
+    import cv2
+
+    database = sqlite3.connect(session / "session.sqlite")
+    rows = database.execute(
+        "SELECT step_id, attempt, camera_id, relative_path, sidecar_path FROM files "
+        "WHERE step_id NOT LIKE '%.reference'"
+    ).fetchall()
+    for step_id, attempt, camera_id, relative, sidecar_path in rows:
+        still = session / relative
+        clip = still.with_suffix(".mp4")
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (320, 180))
+        picture = cv2.resize(cv2.imread(str(still)), (320, 180))
+        for _ in range(frames):
+            writer.write(picture)
+        writer.release()
+        still.unlink()
+        data = clip.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        clip_relative = str(Path(relative).with_suffix(".mp4"))
+        sidecar = json.loads((session / sidecar_path).read_text())
+        sidecar["media"].update(
+            file=clip.name,
+            relative_path=clip_relative,
+            sha256=digest,
+            size_bytes=len(data),
+            mime="video/mp4",
+        )
+        sidecar["camera"]["records"]["kind"] = "video"
+        (session / sidecar_path).write_text(json.dumps(sidecar, indent=2))
+        database.execute(
+            "UPDATE files SET relative_path = ?, sha256 = ?, size_bytes = ? "
+            "WHERE step_id = ? AND attempt = ? AND camera_id = ?",
+            (clip_relative, digest, len(data), step_id, attempt, camera_id),
+        )
+    database.commit()
+    database.close()

@@ -13,7 +13,13 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 import xxhash
-from delivery_helpers import ascmhl_debug, fatten_session, flip_one_byte, mark_all_beats
+from delivery_helpers import (
+    ascmhl_debug,
+    fatten_session,
+    flip_one_byte,
+    mark_all_beats,
+    turn_takes_into_clips,
+)
 
 from capture_assist.cli import main
 from capture_assist.session.database import Rating, SessionDatabase
@@ -83,6 +89,31 @@ def test_datasets_loads_every_take_angle_and_column(session_copy: Path, tmp_path
     assert [row["take_id"] for row in csv_rows] == [row["take_id"] for row in rows]
     assert list(csv_rows[0]) == list(rows[0])
     assert json.loads(csv_rows[0]["beats"]) == rows[0]["beats"]
+
+
+@pytest.mark.slow
+def test_datasets_videofolder_loads_a_session_of_clips(session_copy: Path, tmp_path: Path) -> None:
+    import datasets
+
+    turn_takes_into_clips(session_copy)
+    result = export_session(session_copy, [tmp_path / "out"])
+    assert result.ok, result
+    loaded = datasets.load_dataset(
+        "videofolder", data_dir=str(tmp_path / "out"), cache_dir=str(tmp_path / "cache")
+    )["train"]
+    assert loaded.num_rows == len(result.takes)
+    assert isinstance(loaded.features["front"], datasets.Video)
+    assert isinstance(loaded.features["side"], datasets.Video)
+    # Decoding frames needs torchcodec (PyTorch); the paths are what the builder resolved.
+    undecoded = loaded.cast_column("front", datasets.Video(decode=False)).cast_column(
+        "side", datasets.Video(decode=False)
+    )
+    for row in undecoded:
+        for angle in ("front", "side"):
+            path = Path(row[angle]["path"])
+            assert path.suffix == ".mp4" and path.is_file()
+            assert path.parent.name == row["action"]
+    assert undecoded[0]["take_id"] == result.takes[0]
 
 
 @pytest.mark.slow
