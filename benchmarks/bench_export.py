@@ -11,7 +11,9 @@ records them. Then, in the same run and on the same disk, alternating:
   the sidecar, copy, fsync, page cache dropped, read back, xxh128 compared,
   ASC MHL written, plus XMP, manifests and timeline.
 
-Goal: export at most 1.5x a plain ``cp``.
+Goal: export at most 1.5x a plain ``cp``. The export does strictly more I/O
+than ``cp``: it waits for the bytes to reach the drive and reads them all back
+from it, so ``cp + sync`` is printed as the closer baseline too.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ sys.path.insert(0, str(REPO / "tests" / "storage"))
 from delivery_helpers import fatten_session  # noqa: E402
 
 TARGET_BYTES = 2 * 1024**3
-ROUNDS = 3
+ROUNDS = 5
 
 
 def sync() -> None:
@@ -90,15 +92,19 @@ def main() -> int:
             ):
                 timings[name].append(timed(function))
                 shutil.rmtree(work / folder)
+        best = {name: min(values) for name, values in timings.items()}
         medians = {name: statistics.median(values) for name, values in timings.items()}
-        for name, value in medians.items():
-            rate = media_bytes / value / 1e6
+        for name, values in timings.items():
             print(
-                f"  {name:<10} {value:6.2f} s  ({rate:5.0f} MB/s)  runs: "
-                + ", ".join(f"{v:.2f}" for v in timings[name])
+                f"  {name:<10} best {best[name]:5.2f} s ({media_bytes / best[name] / 1e6:5.0f} MB/s), "
+                f"median {medians[name]:5.2f} s; runs: " + ", ".join(f"{v:.2f}" for v in values)
             )
-        print(f"export / cp        = {medians['export'] / medians['cp']:.2f}x  (goal <= 1.5x)")
-        print(f"export / cp + sync = {medians['export'] / medians['cp + sync']:.2f}x")
+        for baseline in ("cp", "cp + sync"):
+            print(
+                f"export / {baseline:<9} = {medians['export'] / medians[baseline]:.2f}x median, "
+                f"{best['export'] / best[baseline]:.2f}x best"
+                + ("  (goal <= 1.5x)" if baseline == "cp" else "")
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
