@@ -12,6 +12,7 @@ re-reads what is already there instead of copying it again.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -158,7 +159,10 @@ class _Destination:
         for path in paths:
             with self.lock:
                 self.verified.pop(path, None)
-            (self.root / path).unlink(missing_ok=True)
+            try:
+                (self.root / path).unlink(missing_ok=True)
+            except OSError as error:
+                self.fail(path, error)
 
 
 def _explain(error: OSError, root: Path, path: str) -> str:
@@ -238,7 +242,7 @@ def _finish(written: Sequence[_Written]) -> None:
             _make_durable(destination.root, [item.temp for item in items])
         except OSError as error:
             for item in items:
-                item.temp.unlink(missing_ok=True)
+                _remove(item.temp)
             destination.fail(items[0].path, error)
             continue
         renamed: list[tuple[_Written, Path]] = []
@@ -251,7 +255,7 @@ def _finish(written: Sequence[_Written]) -> None:
                 os.replace(item.temp, final)
                 renamed.append((item, final))
             except OSError as error:
-                item.temp.unlink(missing_ok=True)
+                _remove(item.temp)
                 destination.fail(item.path, error)
         try:
             for folder in {final.parent for _item, final in renamed}:
@@ -260,7 +264,10 @@ def _finish(written: Sequence[_Written]) -> None:
             destination.fail(items[0].path, error)
             continue
         for item, final in renamed:
-            destination.record(item.path, final, item.expected)
+            try:
+                destination.record(item.path, final, item.expected)
+            except OSError as error:
+                destination.fail(item.path, error)
 
 
 def _already_there(destination: _Destination, path: str, size: int, expected: str) -> bool:
@@ -285,7 +292,10 @@ def _already_there(destination: _Destination, path: str, size: int, expected: st
             ),
         )
         return True
-    destination.record(path, final, expected)
+    try:
+        destination.record(path, final, expected)
+    except OSError as error:
+        destination.fail(path, error)
     return True
 
 
@@ -305,11 +315,24 @@ def _deliver_bytes(
             with open(temp, "wb") as handle:
                 handle.write(content)
         except OSError as error:
-            temp.unlink(missing_ok=True)
+            _remove(temp)
             destination.fail(path, error)
             continue
         written.append(_Written(destination, path, temp, expected))
     return written
+
+
+def _remove(temp: Path) -> None:
+    """Remove an unfinished copy; a destination that is gone has nothing left to remove."""
+    with contextlib.suppress(OSError):
+        temp.unlink(missing_ok=True)
+
+
+def _abandon(handle: BinaryIO, temp: Path) -> None:
+    """Close and remove a copy that will not be finished (its destination may be gone)."""
+    with contextlib.suppress(OSError):
+        handle.close()
+    _remove(temp)
 
 
 def _deliver_source(
@@ -319,7 +342,10 @@ def _deliver_source(
 
     Returns why the source was refused (``None`` when it was not) and the copies written.
     """
-    size = item.source.stat().st_size
+    try:
+        size = item.source.stat().st_size
+    except OSError as error:
+        return f"{item.source} cannot be read: {error.strerror}", []
     sha256 = hashlib.sha256()
     xxh = xxhash.xxh3_128()
     handles: dict[int, tuple[_Destination, Path, BinaryIO]] = {}
@@ -337,29 +363,33 @@ def _deliver_source(
             handles[index] = (destination, temp, open(temp, "wb"))
         except OSError as error:
             destination.fail(item.destination_path, error)
-    with open(item.source, "rb") as source:
-        while chunk := source.read(CHUNK_BYTES):
-            sha256.update(chunk)
-            xxh.update(chunk)
-            for index, (destination, temp, handle) in list(handles.items()):
-                try:
-                    handle.write(chunk)
-                except OSError as error:
-                    handle.close()
-                    temp.unlink(missing_ok=True)
-                    del handles[index]
-                    destination.fail(item.destination_path, error)
-            progress(len(chunk))
+    try:
+        with open(item.source, "rb") as source:
+            while chunk := source.read(CHUNK_BYTES):
+                sha256.update(chunk)
+                xxh.update(chunk)
+                for index, (destination, temp, handle) in list(handles.items()):
+                    try:
+                        handle.write(chunk)
+                    except OSError as error:
+                        _abandon(handle, temp)
+                        del handles[index]
+                        destination.fail(item.destination_path, error)
+                progress(len(chunk))
+    except OSError as error:
+        for _destination, temp, handle in handles.values():
+            _abandon(handle, temp)
+        return f"{item.source} cannot be read: {error.strerror}", []
     for destination, temp, handle in handles.values():
         try:
             handle.close()
         except OSError as error:
-            temp.unlink(missing_ok=True)
+            _remove(temp)
             destination.fail(item.destination_path, error)
     actual = sha256.hexdigest()
     if any(actual != expected for expected in item.expected_sha256):
         for _destination, temp, _handle in handles.values():
-            temp.unlink(missing_ok=True)
+            _remove(temp)
         return (
             f"{item.source} changed since it was captured: SHA-256 is {actual}, "
             f"the sidecar recorded {item.expected_sha256[0]}"
@@ -507,7 +537,7 @@ def export_session(
             _finish(written)
             return True
         for copy in written:
-            copy.temp.unlink(missing_ok=True)
+            _remove(copy.temp)
         for state in states:
             # A take is delivered whole or not at all: every angle, or none.
             state.withdraw(item.destination_path for item in sources)

@@ -9,6 +9,7 @@ notes, beat marks).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -123,6 +124,10 @@ def _beat_durations(beats: Sequence[BeatMark], planned: Mapping[str, float]) -> 
     return durations
 
 
+_TOOLKIT_LOCK = threading.Lock()
+"""Exempi keeps global state (the namespace registry): one packet is built at a time."""
+
+
 class _Packet:
     """A thin writer over ``XMPMeta`` that skips empty values."""
 
@@ -151,6 +156,11 @@ class _Packet:
 
 def build_xmp(sidecar: Mapping[str, Any], context: TakeContext) -> str:
     """Return the XMP packet of one media file, serialised by the XMP toolkit."""
+    with _TOOLKIT_LOCK:
+        return _build_xmp(sidecar, context)
+
+
+def _build_xmp(sidecar: Mapping[str, Any], context: TakeContext) -> str:
     packet = _Packet()
     camera = sidecar["camera"]
     settings = camera["settings"]

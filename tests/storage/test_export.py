@@ -359,3 +359,16 @@ def test_an_export_killed_mid_copy_resumes(session_copy: Path, tmp_path: Path) -
     assert {p: p.stat().st_ino for p in survivors} == survivors  # re-read, not copied again
     assert not list(out.rglob(".*.partial-*"))
     assert verify(out).returncode == 0
+
+
+def test_a_source_deleted_after_capture_is_refused(session_copy: Path, tmp_path: Path) -> None:
+    record = read_session(session_copy)
+    victim = record.takes[0]
+    (session_copy / victim.files[0].relative_path).unlink()
+    result = export_session(session_copy, [tmp_path / "out"])
+    assert [r.step_id for r in result.refused] == [victim.step_id]
+    assert "cannot be read" in result.refused[0].reason
+    assert not result.ok and victim.step_id not in result.takes
+    assert len(result.takes) == len(record.takes) - 1
+    assert result.destinations[0].missing == ()  # nothing planned is missing: the take was left out
+    assert verify(tmp_path / "out").returncode == 0
