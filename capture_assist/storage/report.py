@@ -44,6 +44,7 @@ WARN = "#f0a020"
 FAIL = "#ff4d4d"
 NG = "#b07cff"
 MISSING = "#56606b"
+UNGRADED = "#5aa9e6"
 ANGLE_COLOURS = ("#4cc9f0", "#f72585", "#ffd166", "#06d6a0", "#ef8354", "#b8b8ff")
 QC_PLOTS = (
     ("exposure_ev", "Exposure change (EV)"),
@@ -213,7 +214,7 @@ def _cell_state(step: SessionStep | None) -> tuple[str, str]:
         return "ng", "NG"
     if step.is_done:
         verdict = _take_verdict(step)
-        return (verdict or "pass"), f"shot, QC {verdict or 'not graded'}"
+        return (verdict, f"shot, QC {verdict}") if verdict else ("shot", "shot, not graded")
     if step.status == "failed":
         return "fail", f"failed: {step.last_error or ''}"
     return "missing", "not shot yet"
@@ -254,6 +255,7 @@ def coverage_table(record: SessionRecord) -> str:
         f'<span class="cell {state}">{label}</span>'
         for state, label in (
             ("pass", "shot, QC pass"),
+            ("shot", "shot, not graded"),
             ("warn", "QC warn"),
             ("fail", "QC fail / failed"),
             ("ng", "NG"),
@@ -433,6 +435,7 @@ th {{ color: {DIM_TEXT}; font-weight: 600; }} small {{ color: {DIM_TEXT}; }}
 .cell.pass {{ background: {PASS}; }} .cell.warn {{ background: {WARN}; }}
 .cell.fail {{ background: {FAIL}; }} .cell.ng {{ background: {NG}; }}
 .cell.missing {{ background: {MISSING}; color: {TEXT}; }}
+.cell.shot {{ background: {UNGRADED}; }} .thumb.shot {{ border-color: {UNGRADED}; }}
 .skipped {{ color: {DIM_TEXT}; font-style: italic; }}
 .legend {{ color: {DIM_TEXT}; }}
 img.plot {{ max-width: 100%; border-radius: 8px; }}
