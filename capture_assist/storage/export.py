@@ -165,6 +165,12 @@ class _Destination:
                 self.fail(path, error)
 
 
+_DIFFERENT_EXPORT = (
+    "holds an earlier export of this session with different content (a take rated, "
+    "beats marked or takes added since?); deliver to an empty folder"
+)
+
+
 def _explain(error: OSError, root: Path, path: str) -> str:
     if error.errno == errno.ENOSPC:
         return f"{root} is full (writing {path}); free space and run the export again"
@@ -249,6 +255,10 @@ def _finish(written: Sequence[_Written]) -> None:
         for item in items:
             final = destination.root / item.path
             try:
+                recorded = destination.history.get(item.path)
+                if recorded is not None and recorded != item.expected:
+                    # Its history vouches for other bytes under this name: never overwrite them.
+                    raise OSError(errno.EEXIST, _DIFFERENT_EXPORT)
                 actual = _read_back_xxh128(item.temp)
                 if actual != item.expected:
                     raise OSError(errno.EIO, f"read back {actual}, wrote {item.expected}")
@@ -284,13 +294,7 @@ def _already_there(destination: _Destination, path: str, size: int, expected: st
         return True
     recorded = destination.history.get(path)
     if recorded is not None and recorded != expected:
-        destination.fail(
-            path,
-            OSError(
-                errno.EEXIST,
-                "holds an earlier export with different content; deliver to an empty folder",
-            ),
-        )
+        destination.fail(path, OSError(errno.EEXIST, _DIFFERENT_EXPORT))
         return True
     try:
         destination.record(path, final, expected)

@@ -372,3 +372,19 @@ def test_a_source_deleted_after_capture_is_refused(session_copy: Path, tmp_path:
     assert len(result.takes) == len(record.takes) - 1
     assert result.destinations[0].missing == ()  # nothing planned is missing: the take was left out
     assert verify(tmp_path / "out").returncode == 0
+
+
+def test_an_export_never_overwrites_what_an_earlier_one_delivered(
+    session_copy: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert export_session(session_copy, [out]).ok
+    before = (out / "train/metadata.jsonl").read_bytes()
+    mark_all_beats(session_copy, read_session(session_copy).takes[0].step_id)
+    again = export_session(session_copy, [out])
+    assert not again.ok
+    error = again.destinations[0].error
+    assert error is not None and "earlier export" in error and "empty folder" in error
+    assert (out / "train/metadata.jsonl").read_bytes() == before
+    assert not list(out.rglob(".*.partial-*"))
+    assert verify(out).returncode == 0
