@@ -283,18 +283,20 @@ def _finish(written: Sequence[_Written]) -> None:
 def _already_there(destination: _Destination, path: str, size: int, expected: str) -> bool:
     """Whether a previous run left this file verified here (re-read to be sure)."""
     final = destination.root / path
+    recorded = destination.history.get(path)
+    if recorded is not None and recorded != expected:
+        # Checked first: what the history vouches for is never removed or replaced.
+        destination.fail(path, OSError(errno.EEXIST, _DIFFERENT_EXPORT))
+        return True
     try:
         if not final.is_file() or final.stat().st_size != size:
             return False
         if _read_back_xxh128(final) != expected:
+            # Bit rot or a hand edit since it was verified: copy it again from the source.
             final.unlink()
             return False
     except OSError as error:
         destination.fail(path, error)
-        return True
-    recorded = destination.history.get(path)
-    if recorded is not None and recorded != expected:
-        destination.fail(path, OSError(errno.EEXIST, _DIFFERENT_EXPORT))
         return True
     try:
         destination.record(path, final, expected)

@@ -388,3 +388,16 @@ def test_an_export_never_overwrites_what_an_earlier_one_delivered(
     assert (out / "train/metadata.jsonl").read_bytes() == before
     assert not list(out.rglob(".*.partial-*"))
     assert verify(out).returncode == 0
+
+
+def test_a_rerun_repairs_a_delivered_file_that_rotted(session_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert export_session(session_copy, [out]).ok
+    rotten = next((out / "train").rglob("*.jpg"))
+    flip_one_byte(rotten)
+    assert verify(out).returncode != 0
+    again = export_session(session_copy, [out])
+    assert again.ok
+    assert verify(out).returncode == 0
+    source = next(p for p in session_copy.rglob(rotten.name))
+    assert rotten.read_bytes() == source.read_bytes()
