@@ -68,6 +68,7 @@ class SessionStep:
     started_s: float | None
     finished_s: float | None
     files: tuple[StoredFile, ...]
+    """Every camera's file of the latest attempt when the step is done, else empty."""
     qc: Mapping[str, Any]
     beats: tuple[BeatMark, ...]
 
@@ -205,7 +206,11 @@ def read_session(session_dir: Path) -> SessionRecord:
                     last_error=str(error) if error else None,
                     started_s=float(timing[0]) if timing else None,
                     finished_s=float(timing[1]) if timing and timing[1] is not None else None,
-                    files=_files(session_dir, connection, step_id, attempt) if attempt else (),
+                    # Only a done attempt's files are where the database says: those of
+                    # an interrupted or failed one were set aside in _incomplete/.
+                    files=_files(session_dir, connection, step_id, attempt)
+                    if status == "done"
+                    else (),
                     qc=json.loads(qc_row[0]) if qc_row else {},
                     beats=_beats(connection, step_id, attempt),
                 )

@@ -401,3 +401,20 @@ def test_a_rerun_repairs_a_delivered_file_that_rotted(session_copy: Path, tmp_pa
     assert verify(out).returncode == 0
     source = next(p for p in session_copy.rglob(rotten.name))
     assert rotten.read_bytes() == source.read_bytes()
+
+
+def test_an_interrupted_retake_is_left_out_not_fatal(session_copy: Path, tmp_path: Path) -> None:
+    record = read_session(session_copy)
+    retaken = record.takes[0]
+    with SessionDatabase(session_copy / "session.sqlite") as database:
+        attempt = database.begin_attempt(retaken.step_id, 99.0, retake=True)
+        # The crash came after the file was recorded; the resume set it aside in _incomplete/.
+        database.record_file(
+            retaken.step_id, attempt, "cam_a", "gone/x_cam_a.jpg", "gone/x_cam_a.json", "0" * 64, 1
+        )
+        database.abandon_interrupted()
+    result = export_session(session_copy, [tmp_path / "out"])
+    assert result.ok
+    assert retaken.step_id not in result.takes
+    reason = next(e.reason for e in result.excluded if e.step_id == retaken.step_id)
+    assert "not done" in reason and "interrupted" in reason
