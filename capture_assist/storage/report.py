@@ -31,6 +31,7 @@ from capture_assist.storage.atomic import atomic_write_bytes
 from capture_assist.storage.session_files import (
     SessionRecord,
     SessionStep,
+    StoredFile,
     read_session,
 )
 
@@ -55,6 +56,8 @@ QC_PLOTS = (
 BEAT_SPREAD_LIMIT_S = 0.5
 """A beat whose marks spread more than this over an action's takes is called out."""
 THUMBNAIL_WIDTH = 220
+MAX_THUMBNAIL_TAKES = 120
+"""Thumbnails past this many takes would make the page too heavy to mail (about 16 KB each)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,23 +386,40 @@ def _shutter(value: object) -> str | None:
     return f"1/{round(1 / value)} s" if value < 1 else f"{value:g} s"
 
 
+def _preview(record: SessionRecord, stored: StoredFile) -> str:
+    try:
+        data = _thumbnail(record.directory / stored.relative_path)
+    except OSError:
+        # A RAW or a clip Pillow cannot open: say so rather than drop the angle.
+        return f'<span class="nopreview">{html.escape(stored.angle_id)}: no preview</span>'
+    return f'<img alt="{html.escape(stored.angle_id)}" src="data:image/jpeg;base64,{data}">'
+
+
 def _thumbnails(record: SessionRecord) -> str:
+    """Return thumbnail cards: takes with problems first, at most ``MAX_THUMBNAIL_TAKES``."""
+    done = [step for step in record.takes if step.is_done]
+    severity = {"fail": 0, "ng": 1, "warn": 2, "shot": 3, "pass": 4}
+    ranked = sorted(done, key=lambda step: severity[_cell_state(step)[0]])
+    shown = {step.step_id for step in ranked[:MAX_THUMBNAIL_TAKES]}
     cards = []
-    for step in record.takes:
-        if not step.is_done:
+    for step in done:
+        if step.step_id not in shown:
             continue
         state, _title = _cell_state(step)
-        images = "".join(
-            f'<img alt="{html.escape(stored.angle_id)}" '
-            f'src="data:image/jpeg;base64,{_thumbnail(record.directory / stored.relative_path)}">'
-            for stored in step.files
-        )
+        images = "".join(_preview(record, stored) for stored in step.files)
         cards.append(
             f'<figure class="thumb {state}">{images}<figcaption>'
             f'<span class="cell {state}">{html.escape(state.upper())}</span> '
             f"{html.escape(step.step_id)}</figcaption></figure>"
         )
-    return f'<div class="thumbs">{"".join(cards)}</div>'
+    hidden = len(done) - len(shown)
+    note = (
+        f'<p class="sub">{hidden} more takes are not shown, to keep this page small; '
+        "the takes with problems come first.</p>"
+        if hidden
+        else ""
+    )
+    return f'<div class="thumbs">{"".join(cards)}</div>{note}'
 
 
 def _beat_table(timings: Sequence[BeatTiming]) -> str:
@@ -436,7 +456,8 @@ th {{ color: {DIM_TEXT}; font-weight: 600; }} small {{ color: {DIM_TEXT}; }}
 .cell.fail {{ background: {FAIL}; }} .cell.ng {{ background: {NG}; }}
 .cell.missing {{ background: {MISSING}; color: {TEXT}; }}
 .cell.shot {{ background: {UNGRADED}; }} .thumb.shot {{ border-color: {UNGRADED}; }}
-.skipped {{ color: {DIM_TEXT}; font-style: italic; }}
+.skipped, .nopreview {{ color: {DIM_TEXT}; font-style: italic; }}
+.nopreview {{ display: inline-block; width: 150px; padding: 30px 0; text-align: center; }}
 .legend {{ color: {DIM_TEXT}; }}
 img.plot {{ max-width: 100%; border-radius: 8px; }}
 .fix li {{ margin: 4px 0; }} .fix .what {{ color: {TEXT}; }}

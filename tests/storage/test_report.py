@@ -91,3 +91,27 @@ def test_chromium_renders_the_report(problem_session: Path, tmp_path: Path) -> N
     dominant = max(colours)[1]
     assert sum(dominant) < 3 * 40
     assert len(colours) > 200
+
+
+def test_thumbnails_show_problem_takes_first_and_stay_bounded(
+    problem_session: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from capture_assist.storage import report
+
+    monkeypatch.setattr(report, "MAX_THUMBNAIL_TAKES", 3)
+    page = render_report(read_session(problem_session))
+    takes = page[page.index("<h2>Takes</h2>") :]
+    assert takes.count("<figure") == 3
+    assert takes.count('class="thumb fail"') == 3  # the failed takes outrank the rest
+    done = sum(1 for step in read_session(problem_session).takes if step.is_done)
+    assert f"{done - 3} more takes are not shown" in takes
+
+
+def test_a_take_without_a_decodable_picture_is_reported_not_fatal(
+    session_copy: Path,
+) -> None:
+    from delivery_helpers import turn_takes_into_clips
+
+    turn_takes_into_clips(session_copy)
+    page = render_report(read_session(session_copy))
+    assert "front: no preview" in page and "side: no preview" in page
