@@ -100,6 +100,9 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--to", type=Path, required=True, help="destination folder")
     export.add_argument("--backup", type=Path, help="a second destination, filled at the same time")
     export.add_argument("--include-ng", action="store_true", help="deliver takes rated NG too")
+    export.add_argument(
+        "--with-report", action="store_true", help="deliver the session report (report.html) too"
+    )
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     report = commands.add_parser("report", help="write a session's HTML report")
@@ -335,7 +338,11 @@ def _export(args: argparse.Namespace) -> int:
             desc="export",
         ) as bar:
             result = export_session(
-                args.session, destinations, include_ng=args.include_ng, progress=bar.update
+                args.session,
+                destinations,
+                include_ng=args.include_ng,
+                with_report=args.with_report,
+                progress=bar.update,
             )
     except ExportError as error:
         print(f"error: {error}", file=sys.stderr)

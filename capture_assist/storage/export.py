@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +58,9 @@ METADATA_CSV_PATH = "manifests/metadata.csv"
 COCO_PATH = "annotations/reference_charts.coco.json"
 OTIO_PATH = "editorial/session.otio"
 ALE_PATH = "editorial/session.ale"
+SHOTLIST_PATH = "session/shotlist.yaml"
+EVENTS_PATH = "session/events.jsonl"
+REPORT_PATH = "report.html"
 
 
 class ExportError(RuntimeError):
@@ -490,6 +493,7 @@ def export_session(
     destinations: Sequence[Path],
     *,
     include_ng: bool = False,
+    with_report: bool = False,
     progress: Progress = lambda _bytes: None,
     workers: int = 3,
 ) -> ExportResult:
@@ -503,6 +507,8 @@ def export_session(
         Folders to fill; each gets the whole dataset and an ``ascmhl/`` history.
     include_ng
         Deliver takes rated NG too.
+    with_report
+        Deliver the session report (``report.html``) with the dataset.
     progress
         Called with the number of source bytes read, as they are read.
     workers
@@ -564,18 +570,26 @@ def export_session(
         problem, session_files = _deliver_source(
             states,
             _SourceFile(
-                "session/shotlist.yaml",
+                SHOTLIST_PATH,
                 shotlist_copy,
                 (record.meta["shotlist_sha256"],) if "shotlist_sha256" in record.meta else (),
             ),
             progress,
         )
         if problem is not None:
-            refused.append(Refusal("session", "session/shotlist.yaml", problem))
-    for path, content in _manifests(record, takes, references, layout).items():
+            refused.append(Refusal("session", SHOTLIST_PATH, problem))
+    generated = _manifests(record, takes, references, layout)
+    if with_report:
+        # Imported here: matplotlib costs an export that does not ask for the report.
+        from capture_assist.storage.report import render_report
+
+        generated[REPORT_PATH] = render_report(record).encode("utf-8")
+    for path, content in generated.items():
         session_files.extend(_deliver_bytes(states, path, content))
     _finish(session_files)
-    planned = _planned_paths(record, delivered, layout, shotlist_copy.is_file())
+    planned = _planned_paths(record, delivered, layout, generated)
+    if shotlist_copy.is_file():
+        planned.add(SHOTLIST_PATH)
     results = []
     for state in states:
         generation = None
@@ -632,7 +646,7 @@ def _manifests(
         COCO_PATH: (json.dumps(coco, indent=1) + "\n").encode("utf-8"),
         OTIO_PATH: otio_json(record, takes, layout).encode("utf-8"),
         ALE_PATH: ale_text(record, takes, layout).encode("utf-8"),
-        "session/events.jsonl": events.encode("utf-8"),
+        EVENTS_PATH: events.encode("utf-8"),
     }
 
 
@@ -640,12 +654,9 @@ def _planned_paths(
     record: SessionRecord,
     delivered: Sequence[SessionStep],
     layout: DatasetLayout,
-    with_shotlist: bool,
+    generated: Mapping[str, bytes],
 ) -> set[str]:
-    planned = {METADATA_PATH, METADATA_CSV_PATH, COCO_PATH, OTIO_PATH, ALE_PATH}
-    planned.add("session/events.jsonl")
-    if with_shotlist:
-        planned.add("session/shotlist.yaml")
+    planned = set(generated)
     for step in delivered:
         for item in _step_sources(step, record, layout):
             planned.add(item.destination_path)

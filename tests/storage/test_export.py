@@ -418,3 +418,14 @@ def test_an_interrupted_retake_is_left_out_not_fatal(session_copy: Path, tmp_pat
     assert retaken.step_id not in result.takes
     reason = next(e.reason for e in result.excluded if e.step_id == retaken.step_id)
     assert "not done" in reason and "interrupted" in reason
+
+
+def test_the_report_can_travel_with_the_dataset(session_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert (
+        main(["export", str(session_copy), "--to", str(out), "--with-report", "--no-progress"]) == 0
+    )
+    page = (out / "report.html").read_text()
+    assert "<h2>Coverage</h2>" in page
+    assert verify(out).returncode == 0
+    assert "report.html</path>" in next((out / "ascmhl").glob("*.mhl")).read_text()
