@@ -93,6 +93,22 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="machine-readable output")
     analyze.add_argument("--target-k", type=float, help="the lighting's target colour temperature")
 
+    export = commands.add_parser(
+        "export", help="deliver a session: dataset, verified copies with ASC MHL, editorial"
+    )
+    export.add_argument("session", type=Path, help="the session folder")
+    export.add_argument("--to", type=Path, required=True, help="destination folder")
+    export.add_argument("--backup", type=Path, help="a second destination, filled at the same time")
+    export.add_argument("--include-ng", action="store_true", help="deliver takes rated NG too")
+    export.add_argument(
+        "--with-report", action="store_true", help="deliver the session report (report.html) too"
+    )
+    export.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    report = commands.add_parser("report", help="write a session's HTML report")
+    report.add_argument("session", type=Path, help="the session folder")
+    report.add_argument("--out", type=Path, help="the HTML file (default: SESSION/report.html)")
+
     cameras = commands.add_parser("cameras", help="list the cameras libgphoto2 can see")
     cameras.add_argument("--json", action="store_true", help="machine-readable output")
     cameras.add_argument(
@@ -294,6 +310,84 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(session: Path, out: Path | None) -> int:
+    from capture_assist.storage.report import write_report
+    from capture_assist.storage.session_files import SessionReadError
+
+    try:
+        path = write_report(session, out)
+    except SessionReadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from capture_assist.storage.export import ExportError, bytes_to_read, export_session
+    from capture_assist.storage.session_files import SessionReadError, read_session
+
+    destinations = [args.to] if args.backup is None else [args.to, args.backup]
+    try:
+        record = read_session(args.session)
+    except SessionReadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    total = bytes_to_read(record, include_ng=args.include_ng)
+    try:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            disable=args.no_progress,
+            file=sys.stderr,
+            desc="export",
+        ) as bar:
+            result = export_session(
+                args.session,
+                destinations,
+                include_ng=args.include_ng,
+                with_report=args.with_report,
+                progress=bar.update,
+            )
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{len(result.takes)} takes and {len(result.references)} reference frames, "
+        f"{result.source_bytes / 1e6:.1f} MB of media"
+    )
+    for excluded in result.excluded:
+        print(f"  left out {excluded.step_id}: {excluded.reason}")
+    for refusal in result.refused:
+        print(f"  REFUSED {refusal.step_id}: {refusal.reason}", file=sys.stderr)
+    for destination in result.destinations:
+        if destination.complete:
+            print(
+                f"{destination.root}: complete, {len(destination.verified)} files verified, "
+                f"history {destination.mhl_generation}"
+            )
+            continue
+        print(
+            f"{destination.root}: INCOMPLETE: {destination.error or 'files missing'}; "
+            f"{len(destination.verified)} files verified, {len(destination.missing)} missing:",
+            file=sys.stderr,
+        )
+        for path in destination.missing[:20]:
+            print(f"    missing {path}", file=sys.stderr)
+        if len(destination.missing) > 20:
+            print(f"    ... and {len(destination.missing) - 20} more", file=sys.stderr)
+    if not result.ok:
+        print(
+            "Fix the problem, then run the same command again: verified files are kept.",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
 def _gui(args: argparse.Namespace) -> int:
     from capture_assist.ui.app import run_app
 
@@ -320,6 +414,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.shotlist)
     if args.command == "run":
         return _run(args)
+    if args.command == "report":
+        return _report(args.session, args.out)
+    if args.command == "export":
+        return _export(args)
     if args.command == "cameras":
         return _cameras(args.json, args.address)
     if args.command == "analyze":

@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Shared libraries Qt needs even offscreen; a fresh Debian may lack some.
+# libexempi8: the XMP toolkit behind python-xmp-toolkit (XMP sidecars).
+# exiftool and chromium: the readers the export and report tests run.
 need_apt=()
-for pkg in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0; do
+for pkg in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 \
+    libexempi8 libimage-exiftool-perl chromium fonts-dejavu-core; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})) && command -v apt-get >/dev/null; then
@@ -27,4 +30,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q -e '.[dev]'
     .venv/bin/python -m pip check
     echo "$want" > "$stamp"
+fi
+
+# ascmhl (the ASC MHL reader the export tests run) pins an older click than
+# datasets and import-linter accept, so it lives in a venv of its own.
+if [ ! -x .venv-ascmhl/bin/ascmhl-debug ]; then
+    "$PYTHON" -m venv .venv-ascmhl
+    mhl_req=$(.venv/bin/python -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["mhl-reader"]))')
+    .venv-ascmhl/bin/python -m pip install -q $mhl_req
 fi
