@@ -272,7 +272,7 @@ def test_a_capture_whose_events_never_come_fails_in_time_and_reconnects(
     assert sha256(still.path) == file_on_card(emulator, still.original_name)["sha256"]
 
 
-def test_a_refused_connection_fails_at_once_with_advice(
+def test_a_refused_connection_fails_at_once_then_the_worker_gets_in(
     start_emulator: Callable[..., EmulatorProcess],
 ) -> None:
     emulator = start_emulator(vendor="nikon")
@@ -283,6 +283,19 @@ def test_a_refused_connection_fails_at_once_with_advice(
         camera.open()
     assert time.monotonic() - started < FAULT_LIMIT_S
     assert "switched on" in raised.value.advice
+    # The worker keeps trying with back-off; once the camera accepts, it is in.
+    worker = DeviceWorker(camera, live=False)
+    log = ConnectionLog(worker)
+    worker.start()
+    try:
+        time.sleep(1.0)
+        assert worker.connected is False and log.errors
+        assert "Trying again in" in log.errors[0]
+        emulator.command("clear_faults")
+        log.wait_for(True, started, 15.0)
+        assert camera.identity().port == emulator.port_path
+    finally:
+        worker.stop()
 
 
 def test_a_camera_back_on_another_port_is_found_by_its_serial(
