@@ -592,24 +592,31 @@ def _set_config(camera: Any, name: str, value: str | float) -> None:
         raise DeviceError(f"the camera kept {name} at {kept} instead of {value}.")
 
 
+def _describe_and_exit(camera: Any, port: str, model: str) -> DetectedCamera:
+    """Read an open camera's model and serial (settings first, then its summary) and close it."""
+    try:
+        snapshot = _config_snapshot(camera)
+        serial = str(snapshot.get("serialnumber", ""))
+        if not serial:
+            match = re.search(r"Serial Number:\s*(\S+)", str(camera.get_summary().text))
+            serial = match.group(1) if match else ""
+        model = str(snapshot.get("cameramodel", snapshot.get("model", model)))
+    finally:
+        _exit_camera(camera)
+    return DetectedCamera(model, port, serial)
+
+
 def list_cameras() -> list[DetectedCamera]:
     """Return every camera libgphoto2 detects, each opened briefly to read its serial."""
     detected = []
     for model, port in gp.Camera.autodetect():
-        serial = ""
         try:
-            camera = _open_camera(port, None)
-            try:
-                snapshot = _config_snapshot(camera)
-                serial = str(snapshot.get("serialnumber", ""))
-                if not serial:
-                    match = re.search(r"Serial Number:\s*(\S+)", str(camera.get_summary().text))
-                    serial = match.group(1) if match else ""
-            finally:
-                _exit_camera(camera)
+            found = _describe_and_exit(_open_camera(port, None), str(port), str(model))
+            # Autodetection's model name is the one the crew knows the camera by.
+            detected.append(DetectedCamera(str(model), found.port, found.serial))
         except gp.GPhoto2Error:
-            pass  # A camera busy with another program is still listed, without serial.
-        detected.append(DetectedCamera(str(model), str(port), serial))
+            # A camera busy with another program is still listed, without serial.
+            detected.append(DetectedCamera(str(model), str(port), ""))
     return detected
 
 
@@ -625,19 +632,9 @@ def probe_address(address: str) -> DetectedCamera:
         raise DeviceError(f"{address} is not a PTP/IP address (ptpip:HOST[:PORT:PORT]).")
     _reserve_fd0()
     try:
-        camera = _open_camera(address, PTPIP_MODEL)
+        return _describe_and_exit(_open_camera(address, PTPIP_MODEL), address, PTPIP_MODEL)
     except gp.GPhoto2Error as error:
         raise DeviceError(
             f"no camera answered at {address} ({error}).",
             "Check the camera's Wi-Fi (PC connection) mode and its address.",
         ) from error
-    try:
-        snapshot = _config_snapshot(camera)
-        serial = str(snapshot.get("serialnumber", ""))
-        if not serial:
-            match = re.search(r"Serial Number:\s*(\S+)", str(camera.get_summary().text))
-            serial = match.group(1) if match else ""
-        model = str(snapshot.get("cameramodel", snapshot.get("model", PTPIP_MODEL)))
-    finally:
-        _exit_camera(camera)
-    return DetectedCamera(model, address, serial)

@@ -14,18 +14,10 @@ from capture_assist.shotlist.loader import load_shotlist
 
 @pytest.fixture
 def runner(small_shotlist_path: Path, tmp_path: Path) -> SessionRunner:
-    loaded = load_shotlist(small_shotlist_path)
-    clock = SessionClock()
-    workers = {
-        cid: DeviceWorker(cam, live=False) for cid, cam in open_cameras(loaded.model, clock).items()
-    }
-    for worker in workers.values():
-        worker.start()
-    session_runner = SessionRunner(loaded, tmp_path / "session", workers, clock)
-    session_runner.open_session(resume=False)
+    session_runner, workers = runner_for(small_shotlist_path.read_text(), tmp_path)
     yield session_runner
     session_runner.close()
-    for worker in workers.values():
+    for worker in workers:
         worker.stop()
 
 
