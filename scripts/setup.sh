@@ -4,12 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --with-test-readers (scripts/test.sh): also the readers the tests check our
+# files with (exiftool, chromium, ascmhl), which the app itself never runs.
+with_test_readers=false
+[ "${1:-}" = "--with-test-readers" ] && with_test_readers=true
+
 # Shared libraries Qt needs even offscreen; a fresh Debian may lack some.
 # libexempi8: the XMP toolkit behind python-xmp-toolkit (XMP sidecars).
-# exiftool and chromium: the readers the export and report tests run.
+packages=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 libexempi8
+    fonts-dejavu-core)
+$with_test_readers && packages+=(libimage-exiftool-perl chromium)
 need_apt=()
-for pkg in libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 \
-    libexempi8 libimage-exiftool-perl chromium fonts-dejavu-core; do
+for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})) && command -v apt-get >/dev/null; then
@@ -34,7 +40,7 @@ fi
 
 # ascmhl (the ASC MHL reader the export tests run) pins an older click than
 # datasets and import-linter accept, so it lives in a venv of its own.
-if [ ! -x .venv-ascmhl/bin/ascmhl-debug ]; then
+if $with_test_readers && [ ! -x .venv-ascmhl/bin/ascmhl-debug ]; then
     "$PYTHON" -m venv .venv-ascmhl
     mhl_req=$(.venv/bin/python -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["mhl-reader"]))')
     .venv-ascmhl/bin/python -m pip install -q $mhl_req
