@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-docs/screenshots/report.png}
 height=${2:-2300}
-scripts/setup.sh
+scripts/setup.sh --with-test-readers
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 .venv/bin/python - "$work/session" <<'PY'
