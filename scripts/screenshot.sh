@@ -30,6 +30,11 @@ for _ in $(seq 1 "$presses"); do
     DISPLAY=$display xdotool search --onlyvisible --name capture-assist windowfocus --sync key space || true
     sleep 1.5
 done
+# EXTRA_KEYS: more keys to press after the captures (xdotool names, e.g. "c").
+for key in ${EXTRA_KEYS:-}; do
+    DISPLAY=$display xdotool search --onlyvisible --name capture-assist windowfocus --sync key "$key" || true
+    sleep 1
+done
 sleep "${SHOT_DELAY:-0}"
 mkdir -p "$(dirname "$out")"
 DISPLAY=$display import -window root "$out"

@@ -302,6 +302,15 @@ class SimulatedCamera:
             "picture_profile": "Standard",
             "battery_percent": 100,
             "exposure_offset_ev": controls.exposure_ev,
+            # What a body reports by libgphoto2 names: the names set_setting takes.
+            "all": {
+                "iso": str(controls.iso),
+                "shutterspeed": _shutter_text(controls.shutter_s),
+                "f-number": f"f/{controls.aperture_f:g}",
+                "whitebalance": "Manual",
+                "colortemperature": f"{controls.white_balance_k:.0f}",
+                "serialnumber": self._identity.serial,
+            },
         }
 
     def set_setting(self, name: str, value: str | float) -> None:
@@ -763,6 +772,11 @@ class SimulatedCamera:
     def render(self, at_s: float) -> npt.NDArray[np.uint8]:
         """Render the frame at ``at_s`` (pixels only)."""
         return self.render_with_truth(at_s)[0]
+
+
+def _shutter_text(seconds: float) -> str:
+    """Write a shutter speed as a camera does: 1/125, or 2 for whole seconds."""
+    return f"1/{round(1 / seconds)}" if seconds < 1 else f"{seconds:g}"
 
 
 def _fixed(points: npt.NDArray[np.float64]) -> npt.NDArray[np.int32]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -26,6 +27,8 @@ from capture_assist.analysis.qc import hold_recording
 from capture_assist.pipeline.live_analysis import LiveAnalyzer, LiveMetrics
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.runner import RunnerState, SessionRunner, Step, StepOutcome
+from capture_assist.shotlist.model import Gphoto2Source
+from capture_assist.ui.camera_panel import CameraPanel
 from capture_assist.ui.live_view import LiveGrid, LiveView
 from capture_assist.ui.meters import MeterPanel
 
@@ -38,6 +41,7 @@ METER_REFRESH_S = 1 / 12
 SHORTCUTS = (
     ("Space", "Capture the current step"),
     ("D", "Delta E of every chart patch on / off"),
+    ("C", "Cameras: connection, settings, detection on / off"),
     ("F11", "Full screen on / off"),
     ("?", "Show / hide this help"),
     ("Ctrl+Q", "Quit (captured files are already safe)"),
@@ -194,6 +198,21 @@ class MainWindow(QMainWindow):
         central.setLayout(root)
         self.setCentralWidget(central)
 
+        self.camera_panel = CameraPanel(
+            self.workers,
+            camera_users={
+                camera.id: camera.source.serial
+                for camera in runner.shotlist.cameras
+                if isinstance(camera.source, Gphoto2Source)
+            },
+        )
+        self.camera_dock = QDockWidget("Cameras", self)
+        self.camera_dock.setObjectName("cameras")
+        self.camera_dock.setWidget(self.camera_panel)
+        self.camera_dock.setMinimumWidth(520)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.camera_dock)
+        self.camera_dock.hide()
+
         self.help_overlay = QLabel(self._help_text(), central)
         self.help_overlay.setStyleSheet(
             "background: rgba(0,0,0,220); color: #ffffff; font-size: 22pt; padding: 30px;"
@@ -205,6 +224,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_Space), self, lambda: self.capture_current())
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self._toggle_fullscreen)
         QShortcut(QKeySequence(Qt.Key.Key_D), self, self.toggle_delta_e)
+        QShortcut(QKeySequence(Qt.Key.Key_C), self, self.toggle_camera_panel)
         QShortcut(QKeySequence("?"), self, self._toggle_help)
         QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
 
@@ -252,6 +272,14 @@ class MainWindow(QMainWindow):
         )
         self.help_overlay.raise_()
         self.help_overlay.show()
+
+    def toggle_camera_panel(self) -> None:
+        """Show or hide the cameras panel (reading the chosen camera's settings on show)."""
+        if self.camera_dock.isVisible():
+            self.camera_dock.hide()
+            return
+        self.camera_dock.show()
+        self.camera_panel.read_settings()
 
     def toggle_delta_e(self) -> None:
         """Show or hide each chart patch's delta E on the live views."""
@@ -422,6 +450,7 @@ class MainWindow(QMainWindow):
         """Finish a capture in flight, stop the devices, remember the layout."""
         self.frame_timer.stop()
         self._executor.shutdown(wait=True)
+        self.camera_panel.shutdown()
         QSettings("capture-assist", "capture-assist").setValue(
             "main_window/geometry", self.saveGeometry()
         )

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from capture_assist.ui.app import build_window
+from capture_assist.ui.camera_panel import CameraPanel, describe_setting
+from capture_assist.ui.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot: QtBot, demo_shotlist_path: Path, tmp_path: Path) -> Iterator[MainWindow]:
+    main_window = build_window(
+        demo_shotlist_path, tmp_path / "session", resume=False, simulate=False, sim_controls=None
+    )
+    qtbot.addWidget(main_window)
+    main_window.resize(1600, 900)
+    main_window.show()
+    yield main_window
+    main_window.close()
+
+
+def test_settings_are_shown_in_words_the_crew_reads() -> None:
+    assert describe_setting("shutter_s", 0.008) == "1/125 s"
+    assert describe_setting("shutter_s", 2.0) == "2 s"
+    assert describe_setting("aperture_f", 5.6) == "f/5.6"
+    assert describe_setting("white_balance_k", 5600.0) == "5600 K"
+    assert describe_setting("battery_percent", 87) == "87 %"
+    assert describe_setting("iso", None) == "—"
+
+
+def test_c_opens_the_panel_with_the_cameras_settings_and_states(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    panel = window.camera_panel
+    qtbot.waitUntil(lambda: panel.state_labels["cam_b"].text() == "CONNECTED", timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    assert window.camera_dock.isVisible()
+    qtbot.waitUntil(lambda: panel.value_labels["iso"].text() != "—", timeout=5000)
+    assert panel.value_labels["iso"].text() == "400"
+    assert panel.value_labels["white_balance_k"].text() == "5600 K"
+    assert "Simulated Set" in panel.detail_labels["cam_a"].text()
+    panel.filter_field.setText("iso")
+    assert panel.config_table.rowCount() == 1
+    assert panel.config_table.item(0, 0).text() == "iso"
+
+
+def test_a_setting_goes_through_the_cameras_worker_and_reads_back(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    panel = window.camera_panel
+    camera = window.workers["cam_a"].camera
+    called_on: list[str] = []
+    original = camera.set_setting
+
+    def spy(name: str, value: str | float) -> None:
+        called_on.append(threading.current_thread().name)
+        original(name, value)
+
+    camera.set_setting = spy  # type: ignore[method-assign]
+    panel.camera_choice.setCurrentText("cam_a")
+    panel.setting_name.setText("iso")
+    panel.setting_value.setText("800")
+    qtbot.mouseClick(panel.set_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.value_labels["iso"].text() == "800", timeout=5000)
+    assert called_on == ["device-cam_a"]
+    assert "iso is now 800" in panel.setting_status.text()
+    panel.setting_name.setText("zoom")
+    panel.setting_value.setText("3")
+    qtbot.mouseClick(panel.set_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "refused" in panel.setting_status.text(), timeout=5000)
+    assert "no setting 'zoom'" in panel.setting_status.text()
+
+
+def test_a_pulled_cable_shows_reconnecting_then_connected(window: MainWindow, qtbot: QtBot) -> None:
+    panel = window.camera_panel
+    camera = window.workers["cam_b"].camera
+    qtbot.waitUntil(lambda: panel.state_labels["cam_b"].text() == "CONNECTED", timeout=5000)
+    camera.inject_fault("disconnect")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: panel.state_labels["cam_b"].text() == "RECONNECTING", timeout=5000)
+    assert "cable pull" in panel.detail_labels["cam_b"].text()
+    camera.replug()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: panel.state_labels["cam_b"].text() == "CONNECTED", timeout=15000)
+    assert panel.state_labels["cam_a"].text() == "CONNECTED"
+
+
+def test_detection_runs_off_the_gui_thread_and_says_when_nothing_is_there(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    release = threading.Event()
+    detected_on: list[str] = []
+
+    def slow_detection() -> list[tuple[str, str, str]]:
+        detected_on.append(threading.current_thread().name)
+        release.wait(5)
+        return []
+
+    panel = CameraPanel(window.workers, detect=slow_detection)
+    qtbot.addWidget(panel)
+    panel.refresh_detection()
+    # The event loop keeps running while detection is busy.
+    ticks: list[float] = []
+    window.frame_timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    qtbot.wait(300)
+    assert len(ticks) > 10
+    assert panel.detection_status.text() == "looking for cameras ..."
+    assert not panel.refresh_button.isEnabled()
+    release.set()
+    qtbot.waitUntil(lambda: panel.refresh_button.isEnabled(), timeout=5000)
+    assert panel.detection_status.text().startswith("no camera found")
+    assert detected_on and detected_on[0] != threading.main_thread().name
+    panel.shutdown()
+
+
+def test_a_detected_camera_names_the_shot_list_camera_that_wants_it(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    panel = CameraPanel(
+        window.workers,
+        camera_users={"cam_a": "3012345"},
+        detect=lambda: [("Nikon Z 6", "usb:001,004", "3012345"), ("Canon R5", "usb:001,005", "")],
+    )
+    qtbot.addWidget(panel)
+    panel.refresh_detection()
+    qtbot.waitUntil(lambda: panel.detected_table.rowCount() == 2, timeout=5000)
+    assert panel.detected_table.item(0, 3).text() == "cam_a"
+    assert panel.detected_table.item(1, 2).text() == "?"
+    assert panel.detection_status.text() == "2 camera(s) found"
+    panel.shutdown()
