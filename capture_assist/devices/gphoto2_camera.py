@@ -234,9 +234,16 @@ class Gphoto2Camera:
                 ) from None
             except gp.GPhoto2Error as error:
                 code = _error_code(error)
-                if code == gp.GP_ERROR_CAMERA_BUSY and retry < BUSY_RETRIES:
-                    time.sleep(0.1 * 2**retry)
-                    continue
+                if code == gp.GP_ERROR_CAMERA_BUSY:
+                    if retry < BUSY_RETRIES:
+                        time.sleep(0.1 * 2**retry)
+                        continue
+                    raise DeviceError(
+                        f"camera {self._source_id} stayed busy during {description} "
+                        f"(asked {BUSY_RETRIES + 1} times over 3 s).",
+                        "Let it finish what it is doing (writing to the card, a menu open), "
+                        "then try again.",
+                    ) from error
                 if code in CONNECTION_LOST_CODES:
                     self._drop()
                     raise ConnectionLostError(
@@ -247,7 +254,7 @@ class Gphoto2Camera:
                 raise DeviceError(
                     f"camera {self._source_id} refused {description}: {error}."
                 ) from error
-        raise DeviceError(f"camera {self._source_id} stayed busy during {description}.")
+        raise AssertionError("unreachable: every attempt returns or raises")
 
     def _abandon(self) -> None:
         """Give up on a stuck call: its thread and camera object are left behind."""

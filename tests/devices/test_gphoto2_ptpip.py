@@ -480,3 +480,21 @@ def test_the_cameras_command_probes_a_ptpip_address(
     )
     assert refused.returncode == 2
     assert f"no camera answered at {emulator.port_path}" in refused.stderr
+
+
+def test_a_busy_camera_is_asked_again_then_reported(
+    open_camera: Callable[..., tuple[EmulatorProcess, Gphoto2Camera]], tmp_path: Path
+) -> None:
+    emulator, camera = open_camera(vendor="generic")
+    emulator.command("fault", name="busy", count=2)
+    still = camera.capture_still(tmp_path / "after_busy.jpg")
+    assert sha256(still.path) == file_on_card(emulator, still.original_name)["sha256"]
+    assert emulator.command("status")["operations"]["InitiateCapture"] == 3
+    emulator.command("fault", name="busy", count=100)
+    started = time.monotonic()
+    with pytest.raises(DeviceError, match="stayed busy during capture"):
+        camera.capture_still(tmp_path / "never.jpg")
+    assert time.monotonic() - started < FAULT_LIMIT_S
+    # Busy is not a lost connection: the camera is still usable once it is free.
+    emulator.command("clear_faults")
+    assert camera.capture_still(tmp_path / "free.jpg").size_bytes > 0

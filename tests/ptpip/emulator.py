@@ -46,7 +46,8 @@ Control channel: TCP on 127.0.0.1:C, one JSON object a line, one reply line each
   data, then both sockets close), ``freeze`` (nothing is answered any more, on
   open or new connections, but every socket stays open), ``no_capture_events``
   (InitiateCapture is answered OK, then nothing follows), ``refuse_connections``
-  (every new connection is reset right after accept).
+  (every new connection is reset right after accept), ``busy`` with ``count``
+  (the next ``count`` InitiateCapture requests are answered DeviceBusy).
 - ``{"cmd": "clear_faults"}``.
 - ``{"cmd": "stop_listening"}``: close the listening port (open sessions go on).
 - ``{"cmd": "listen", "port": 0}``: come back on another port: drop every session,
@@ -143,6 +144,7 @@ RC_DEVICE_PROP_NOT_SUPPORTED = 0x200A
 RC_ACCESS_DENIED = 0x200F
 RC_INVALID_DEVICE_PROP_VALUE = 0x201C
 RC_SESSION_ALREADY_OPEN = 0x201E
+RC_DEVICE_BUSY = 0x2019
 RC_NIKON_NOT_LIVE_VIEW = 0xA00B
 
 EVENT_OBJECT_ADDED = 0x4002
@@ -558,6 +560,7 @@ class CameraBody:
         self.operations: Counter[str] = Counter()
         self.property_sets: list[dict[str, Any]] = []
         self.no_capture_events = False
+        self.busy_captures = 0  # InitiateCapture answers DeviceBusy this many more times
         self.padding_noise = b""
         self.live_view = LiveViewFrames()
         self.clock = FrameClock(settings.fps)
@@ -675,6 +678,9 @@ class CameraBody:
         )
         if name is None or (code not in COMMON_OPERATIONS and code not in vendor_operations):
             return Reply(RC_OPERATION_NOT_SUPPORTED)
+        if name == "InitiateCapture" and self.busy_captures > 0:
+            self.busy_captures -= 1
+            return Reply(RC_DEVICE_BUSY)
         if name == "GetDeviceInfo":
             return Reply(data=self.device_info())
         if name == "OpenSession":
@@ -1087,6 +1093,8 @@ class ControlServer:
                 server.answering.clear()
             elif name == "no_capture_events":
                 body.no_capture_events = True
+            elif name == "busy":
+                body.busy_captures = int(args.get("count", 1))
             elif name == "refuse_connections":
                 server.refuse_connections = True
             else:
@@ -1096,6 +1104,7 @@ class ControlServer:
             server.die_mid_download = False
             server.refuse_connections = False
             body.no_capture_events = False
+            body.busy_captures = 0
             server.answering.set()
             return {}
         if command == "stop_listening":
