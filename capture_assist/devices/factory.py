@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 from capture_assist.clock import SessionClock
 from capture_assist.devices.base import DeviceError, StillCamera
+from capture_assist.devices.opencv_source import VideoMode, VideoSource
 from capture_assist.devices.simulated import SceneControls, SimulatedCamera
-from capture_assist.shotlist.model import Camera, Gphoto2Source, ShotList, SimSource
+from capture_assist.shotlist.model import Camera, Gphoto2Source, OpencvSource, ShotList, SimSource
 
 
 def open_camera(
@@ -51,6 +52,14 @@ def open_camera(
             model=camera.source.model,
             nominal_fps=camera.records.frame_rate,
             delete_from_card=delete_from_card,
+        )
+    if isinstance(camera.source, OpencvSource):
+        width, height = camera.records.resolution
+        return VideoSource(
+            camera.id,
+            camera.source.device,
+            clock=clock,
+            requested=VideoMode(width, height, camera.records.frame_rate, camera.source.fourcc),
         )
     raise DeviceError(
         f"camera {camera.id!r} is a {camera.source.kind} source, which this build cannot drive.",

@@ -190,6 +190,9 @@ class OpencvSource(Strict):
 
     kind: Literal["opencv"]
     device: int | str = Field(..., description="Device index, /dev/videoN, file path or URL.")
+    fourcc: str = Field(
+        "", max_length=4, description="Pixel format to ask a capture card for, e.g. MJPG, YUYV."
+    )
 
 
 Source = Annotated[SimSource | Gphoto2Source | OpencvSource, Field(discriminator="kind")]
