@@ -14,7 +14,7 @@ import functools
 import mimetypes
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +27,14 @@ from psygnal import Signal
 from capture_assist import __version__
 from capture_assist.analysis.qc import TakeQc, qc_update
 from capture_assist.clock import SUPPORTED_RATES, SessionClock
-from capture_assist.devices.base import CapturedStill, DeviceError, StillCamera, TetheredCamera
+from capture_assist.devices.base import (
+    CapturedStill,
+    ConnectionLostError,
+    DeviceError,
+    Frame,
+    StillCamera,
+    TetheredCamera,
+)
 from capture_assist.devices.opencv_source import read_image
 from capture_assist.devices.simulated import SimulatedCamera
 from capture_assist.pipeline.offline import (
@@ -42,6 +49,7 @@ from capture_assist.shotlist.loader import LoadedShotList
 from capture_assist.shotlist.matrix import Setup, Take, TakeMatrix, expand
 from capture_assist.shotlist.model import Camera
 from capture_assist.storage.atomic import FileDigest, PartialFile, file_digest, find_partials
+from capture_assist.storage.recording import TakeRecorder
 from capture_assist.storage.sidecar import (
     build_reference_sidecar,
     build_take_sidecar,
@@ -63,6 +71,8 @@ REFERENCE_FOLDER = "_reference"
 DATABASE_NAME = "session.sqlite"
 # Longer than any device's own capture guard, so the device reports first.
 CAPTURE_TIMEOUT_S = 60.0
+TAKE_TAIL_S = 1.0
+"""A video take records this long past the action's expected end (a slow repetition)."""
 
 
 class RunnerState(StrEnum):
@@ -334,7 +344,7 @@ class SessionRunner:
             results: list[tuple[str, str, CapturedStill, Path]] = []
             for camera_id, angle_id, future in futures:
                 try:
-                    captured, final_path = future.result(timeout=CAPTURE_TIMEOUT_S)
+                    captured, final_path = future.result(timeout=self._capture_limit_s(step))
                 except TimeoutError:
                     errors.append(
                         f"camera {camera_id} did not finish the capture within "
@@ -382,6 +392,9 @@ class SessionRunner:
             if not ok:
                 # Keep every byte, but out of the dataset's tree: the step is not done.
                 stored = [self._keep_aside(item, step.step_id, attempt) for item in stored]
+                kept_partly = self._set_aside_leftovers(step, attempt, stored)
+                if kept_partly:
+                    errors.append("partial recordings kept: " + ", ".join(kept_partly))
             for item in stored:
                 database.record_file(
                     step.step_id,
@@ -412,6 +425,30 @@ class SessionRunner:
             self.step_finished.emit(outcome)
             self._set_state(RunnerState.READY if self.next_step() else RunnerState.FINISHED)
             return outcome
+
+    def _capture_limit_s(self, step: Step) -> float:
+        """How long a step's cameras may take: a video take records its whole action."""
+        if step.take is None:
+            return CAPTURE_TIMEOUT_S
+        action = next(a for a in self.shotlist.actions if a.id == step.take.action)
+        return CAPTURE_TIMEOUT_S + action.expected_duration_s + TAKE_TAIL_S
+
+    def _set_aside_leftovers(
+        self, step: Step, attempt: int, stored: list[_StoredFile]
+    ) -> list[str]:
+        """Move what a failed camera left under the step's names out of the dataset's tree.
+
+        Returns the names kept (a recording cut short by a lost signal is one).
+        """
+        already = {item.media for item in stored} | {item.sidecar for item in stored}
+        kept = []
+        for camera_id, angle_id in step.setup.placement.camera_angles:
+            stem = self.out_dir / self._relative_stem(step, camera_id, angle_id, attempt)
+            for path in sorted(stem.parent.glob(stem.name + ".*")):
+                if path not in already and path.is_file():
+                    moved = self._move_to_incomplete(path, step.step_id, f"a{attempt:02d}")
+                    kept.append(moved.relative_to(self.out_dir).as_posix())
+        return kept
 
     def setup_settings(self, step: Step, camera_id: str) -> dict[str, str | int | float]:
         """Return what the shot list sets on a camera for this step's setup."""
@@ -465,6 +502,7 @@ class SessionRunner:
         action = None
         if step.take is not None:
             action = next(a for a in self.shotlist.actions if a.id == step.take.action)
+        camera = self._cameras[worker.source_id]
         return _CaptureCommand(
             camera=worker.camera,
             stem_path=self.out_dir / stem,
@@ -474,6 +512,13 @@ class SessionRunner:
             if action
             else None,
             shot_on_body=shot_on_body,
+            record_s=(
+                action.expected_duration_s + TAKE_TAIL_S
+                if action is not None and camera.records.kind == "video"
+                else None
+            ),
+            publish=worker.slot.put,
+            timecode_rate=_timecode_rate(camera),
         )
 
     def _store(
@@ -642,6 +687,9 @@ class _CaptureCommand:
     clock: SessionClock
     action_schedule: tuple[float, tuple[tuple[str, float, float], ...]] | None
     shot_on_body: tuple[str, str] | None
+    record_s: float | None
+    publish: Callable[[Frame], None]
+    timecode_rate: float
 
     def __call__(self) -> tuple[CapturedStill, Path]:
         if isinstance(self.camera, SimulatedCamera) and self.action_schedule is not None:
@@ -650,6 +698,8 @@ class _CaptureCommand:
         with contextlib.suppress(threading.BrokenBarrierError):
             # Cameras fire together; one that never arrives must not stall the others.
             self.barrier.wait(timeout=5.0)
+        if self.record_s is not None:
+            return self._record()
         # The extension is the camera's (JPG, NEF, CR3...): known only after the capture.
         partial = PartialFile(self.stem_path.with_name(self.stem_path.name + ".download"))
         if self.shot_on_body is None:
@@ -661,3 +711,54 @@ class _CaptureCommand:
         extension = Path(captured.original_name).suffix.lower() or ".bin"
         final_path = partial.commit(self.stem_path.with_name(self.stem_path.name + extension))
         return captured, final_path
+
+    def _record(self) -> tuple[CapturedStill, Path]:
+        """Record every frame of the take; live view and analysis see each one too.
+
+        A source that stops mid-take keeps what was recorded as a complete file
+        (the runner moves it out of the dataset's tree) and fails the camera.
+        """
+        assert self.record_s is not None
+        path = self.stem_path.with_name(self.stem_path.name + ".mkv")
+        first = self.camera.read_frame()
+        self.publish(first)
+        height, width = first.pixels.shape[:2]
+        recorder = TakeRecorder(
+            path,
+            width=width,
+            height=height,
+            fps=self.timecode_rate,
+            start_timestamp_s=first.timestamp_s,
+        )
+        recorder.put(first.sequence, first.timestamp_s, first.pixels)
+        lost: ConnectionLostError | None = None
+        while True:
+            try:
+                frame = self.camera.read_frame()
+            except ConnectionLostError as error:
+                lost = error
+                break
+            self.publish(frame)
+            recorder.put(frame.sequence, frame.timestamp_s, frame.pixels)
+            if frame.timestamp_s - first.timestamp_s >= self.record_s:
+                break
+        result = recorder.finish()
+        if lost is not None:
+            raise ConnectionLostError(
+                f"{lost} The take's first {result.frames_written} frames are kept.",
+                lost.advice,
+            )
+        if result.error is not None:
+            raise DeviceError(f"camera {self.camera.source_id}: {result.error}")
+        settings = {
+            **self.camera.settings(),
+            "recording": {
+                "frames_written": result.frames_written,
+                "frames_not_written": result.frames_not_written,
+                "frames_file": result.frames_path.name,
+                "start_timecode": result.start_timecode,
+                "codec": "FFV1 (lossless) in Matroska",
+            },
+        }
+        captured = CapturedStill(path, path.name, path.stat().st_size, first.timestamp_s, settings)
+        return captured, path
