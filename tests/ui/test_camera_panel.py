@@ -2,30 +2,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from capture_assist.ui.app import build_window
 from capture_assist.ui.camera_panel import CameraPanel, describe_setting
 from capture_assist.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot: QtBot, demo_shotlist_path: Path, tmp_path: Path) -> Iterator[MainWindow]:
-    main_window = build_window(
-        demo_shotlist_path, tmp_path / "session", resume=False, simulate=False, sim_controls=None
-    )
-    qtbot.addWidget(main_window)
-    main_window.resize(1600, 900)
-    main_window.show()
-    yield main_window
-    main_window.close()
 
 
 def test_settings_are_shown_in_words_the_crew_reads() -> None:
