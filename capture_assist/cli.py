@@ -148,10 +148,15 @@ def _cameras(as_json: bool, addresses: list[str]) -> int:
         return 0
     if not detected:
         print("no camera found: connect one by USB, switch it on and set it to PC/tether mode")
-        return 0
-    print(f"{'model':<28} {'port':<22} serial")
-    for camera in detected:
-        print(f"{camera.model:<28} {camera.port:<22} {camera.serial or '(unknown)'}")
+    else:
+        print(f"{'model':<28} {'port':<22} serial")
+        for camera in detected:
+            print(f"{camera.model:<28} {camera.port:<22} {camera.serial or '(unknown)'}")
+    from capture_assist.devices.opencv_source import list_capture_devices
+
+    for device in list_capture_devices():
+        modes = ", ".join(mode.describe() for mode in device.modes) or "no mode read"
+        print(f"capture device {device.path} ({device.name}): {modes}")
     return 0
 
 

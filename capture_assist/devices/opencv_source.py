@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -369,3 +372,71 @@ class VideoSource:
             frame.timestamp_s,
             self.settings(),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureDevice:
+    """A video capture device (a UVC dongle, a capture card) and the modes it offers."""
+
+    path: str
+    name: str
+    modes: tuple[VideoMode, ...]
+
+
+_V4L2_FORMAT = re.compile(r"\[\d+\]: '(\w+)'")
+_V4L2_SIZE = re.compile(r"Size: Discrete (\d+)x(\d+)")
+_V4L2_RATE = re.compile(r"\(([\d.]+) fps\)")
+
+
+def parse_v4l2_formats(text: str) -> tuple[VideoMode, ...]:
+    """Read the modes from ``v4l2-ctl --list-formats-ext`` output (format, size, rates)."""
+    modes: list[VideoMode] = []
+    fourcc, size = "", (0, 0)
+    for line in text.splitlines():
+        if match := _V4L2_FORMAT.search(line):
+            fourcc = match.group(1)
+        elif match := _V4L2_SIZE.search(line):
+            size = (int(match.group(1)), int(match.group(2)))
+        elif (match := _V4L2_RATE.search(line)) and size != (0, 0):
+            modes.append(VideoMode(size[0], size[1], float(match.group(1)), fourcc))
+    return tuple(modes)
+
+
+def list_capture_devices(video_devices: Path = Path("/dev")) -> list[CaptureDevice]:
+    """Return the video capture devices present with the modes they offer.
+
+    The modes come from ``v4l2-ctl`` (Debian's v4l-utils) when it is installed;
+    without it, the mode a device opens in is read back through OpenCV.
+    """
+    devices = []
+    v4l2_ctl = shutil.which("v4l2-ctl")
+    for node in sorted(video_devices.glob("video*")):
+        name = node.name
+        sysfs_name = Path("/sys/class/video4linux") / node.name / "name"
+        if sysfs_name.is_file():
+            name = sysfs_name.read_text().strip()
+        modes: tuple[VideoMode, ...] = ()
+        if v4l2_ctl:
+            listing = subprocess.run(
+                [v4l2_ctl, "--device", str(node), "--list-formats-ext"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            modes = parse_v4l2_formats(listing.stdout)
+        if not modes:
+            capture = cv2.VideoCapture(str(node), cv2.CAP_V4L2)
+            if not capture.isOpened():
+                continue  # a metadata node of a device, not a picture source
+            modes = (
+                VideoMode(
+                    int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                    int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                    float(capture.get(cv2.CAP_PROP_FPS)),
+                    _fourcc_text(capture.get(cv2.CAP_PROP_FOURCC)),
+                ),
+            )
+            capture.release()
+        devices.append(CaptureDevice(str(node), name, modes))
+    return devices

@@ -18,7 +18,13 @@ from session_checks import check_done_steps_are_whole
 
 from capture_assist.clock import SessionClock
 from capture_assist.devices.base import DeviceError
-from capture_assist.devices.opencv_source import VideoMode, VideoSource, iterate_video
+from capture_assist.devices.opencv_source import (
+    VideoMode,
+    VideoSource,
+    iterate_video,
+    list_capture_devices,
+    parse_v4l2_formats,
+)
 from capture_assist.pipeline.worker import DeviceWorker
 
 FRAMES = 30
@@ -189,3 +195,33 @@ def test_a_stream_camera_shoots_a_headless_session_with_a_simulated_one(
     assert sidecar["camera"]["source_kind"] == "opencv"
     assert sidecar["camera"]["settings"]["delivered_mode"].startswith("320x240")
     assert sidecar["camera"]["identity"]["port"] == server.url
+
+
+V4L2_LISTING = """\
+ioctl: VIDIOC_ENUM_FMT
+\tType: Video Capture
+
+\t[0]: 'MJPG' (Motion-JPEG, compressed)
+\t\tSize: Discrete 1920x1080
+\t\t\tInterval: Discrete 0.033s (30.000 fps)
+\t\t\tInterval: Discrete 0.017s (60.000 fps)
+\t\tSize: Discrete 1280x720
+\t\t\tInterval: Discrete 0.017s (60.000 fps)
+\t[1]: 'YUYV' (YUYV 4:2:2)
+\t\tSize: Discrete 1920x1080
+\t\t\tInterval: Discrete 0.200s (5.000 fps)
+"""
+
+
+def test_the_modes_a_capture_device_offers_are_read_from_v4l2() -> None:
+    assert [mode.describe() for mode in parse_v4l2_formats(V4L2_LISTING)] == [
+        "1920x1080 @ 30 fps MJPG",
+        "1920x1080 @ 60 fps MJPG",
+        "1280x720 @ 60 fps MJPG",
+        "1920x1080 @ 5 fps YUYV",
+    ]
+
+
+def test_no_capture_device_lists_nothing(tmp_path: Path) -> None:
+    # A folder without video nodes, as on a machine with no capture card.
+    assert list_capture_devices(tmp_path) == []
