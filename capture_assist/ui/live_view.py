@@ -55,6 +55,8 @@ class LiveView(QWidget):
         self.angle_id = angle_id
         self._source_pixels: npt.NDArray[np.uint8] | None = None
         self._source_size: tuple[int, int] = (0, 0)
+        self._lost_frames = (0, 0)  # dropped and repeated by the source, as it counted them
+        self.signal = True
         # The reduced copy on screen and the frame it was made from: frames that
         # arrive faster than the screen repaints are never reduced at all.
         self._pixels: npt.NDArray[np.uint8] | None = None
@@ -70,6 +72,10 @@ class LiveView(QWidget):
         if frame is None or frame.sequence == self._last_sequence:
             return
         self._last_sequence = frame.sequence
+        self._lost_frames = (
+            int(frame.metadata.get("dropped_frames", 0)),
+            int(frame.metadata.get("repeated_frames", 0)),
+        )
         self._source_pixels = frame.pixels
         self._source_size = (frame.pixels.shape[1], frame.pixels.shape[0])
         self._arrivals.append(time.monotonic())
@@ -100,6 +106,12 @@ class LiveView(QWidget):
             )
             return np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), np.uint8)
         return np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), np.uint8)
+
+    def show_signal(self, connected: bool) -> None:
+        """Say over the picture that the camera or feed is gone (repainted at once)."""
+        if connected != self.signal:
+            self.signal = connected
+            self.update()
 
     def show_metrics(self, metrics: LiveMetrics | None) -> None:
         """Draw the chart outline, drift arrow and bump alarm from these metrics."""
@@ -209,6 +221,11 @@ class LiveView(QWidget):
             if self._zebra is not None:
                 painter.drawImage(target, self._zebra)
             self._paint_overlays(painter, target, scale)
+            if not self.signal:
+                # The last picture stays, dimmed, under the words: no one mistakes it for live.
+                painter.fillRect(target, QColor(0, 0, 0, 150))
+                banner = QRectF(target.x(), target.center().y() - 40, target.width(), 80)
+                _paint_overlay_text(painter, banner, "NO SIGNAL", "#ff4d4d")
             self.frames_painted += 1
         else:
             painter.setPen(QColor("#9aa4ae"))
@@ -217,6 +234,9 @@ class LiveView(QWidget):
             painter.setPen(QPen(QColor("#2f9e6e"), 4))
             painter.drawRect(self.rect().adjusted(2, 2, -2, -2))
         caption = f"{self.camera_id} · {self.angle_id} · {self.displayed_fps():.0f} fps"
+        dropped, repeated = self._lost_frames
+        if dropped or repeated:
+            caption += f" · {dropped} dropped · {repeated} repeated"
         font = QFont(self.font())
         font.setPointSize(16)
         font.setBold(True)

@@ -298,6 +298,7 @@ class MainWindow(QMainWindow):
             if analyzer is not None:
                 view.show_metrics(analyzer.latest())
             view.show_frame(self.workers[camera_id].slot.take().frame)
+            view.show_signal(self.workers[camera_id].connected)
         analyzer = self.analyzers.get(self.selected_camera)
         now = time.monotonic()
         if analyzer is None or now - self._meters_shown_at < METER_REFRESH_S:

@@ -150,3 +150,18 @@ def test_a_shutter_press_on_a_camera_body_takes_the_current_step(
     assert sidecar["media"]["original_name"] == name
     other = json.loads((reference / "daylight.front+side_cam_b.json").read_text())
     assert other["capture"]["trigger"] == "app"
+
+
+def test_a_lost_camera_shows_no_signal_over_its_last_picture(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    view = window.live_views["cam_b"]
+    qtbot.waitUntil(lambda: view.frames_painted > 3, timeout=5000)
+    camera = window.workers["cam_b"].camera
+    camera.inject_fault("disconnect")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not view.signal, timeout=5000)
+    picture = view.grab().toImage()
+    centre = picture.pixelColor(picture.width() // 2, picture.height() // 2)
+    assert centre.red() > 200 and centre.green() < 120  # the red banner is painted
+    camera.replug()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: view.signal, timeout=15000)
