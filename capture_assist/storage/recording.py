@@ -33,7 +33,9 @@ from capture_assist.clock import timecode_from_seconds
 from capture_assist.storage.atomic import fsync_directory, partial_path_for
 
 QUEUE_SECONDS = 2.0
-"""How much video the queue holds before frames are counted as not written."""
+"""How much video the queue holds before frames are counted as not written..."""
+QUEUE_BYTES = 400_000_000
+"""... but never more memory than this (two seconds of 4K would be 1.5 GB)."""
 TIME_BASE = Fraction(1, 1000)
 """Presentation times in milliseconds of the session clock: exact for any rate."""
 
@@ -92,14 +94,16 @@ class TakeRecorder:
         self._fps = fps
         self.start_timecode = timecode_from_seconds(start_timestamp_s, fps)
         self._start_s = start_timestamp_s
+        frame_bytes = width * height * 3
         self._queue: queue.Queue[tuple[int, float, npt.NDArray[np.uint8]] | None] = queue.Queue(
-            maxsize=max(2, round(QUEUE_SECONDS * fps))
+            maxsize=max(2, min(round(QUEUE_SECONDS * fps), QUEUE_BYTES // frame_bytes))
         )
         self._not_written = 0
         self._rows: list[tuple[int, int, float, str]] = []
         self._error: str | None = None
         self._lock = threading.Lock()
         self._temp = partial_path_for(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._write, name=f"record-{path.stem}", daemon=True)
         self._thread.start()
 

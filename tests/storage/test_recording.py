@@ -69,9 +69,15 @@ def test_frames_that_cannot_be_written_are_counted_never_lost_silently(tmp_path:
 
 
 def test_an_unfinished_recording_never_looks_finished(tmp_path: Path) -> None:
+    # The take's folder (the naming template's lighting/subject/...) is made as needed.
     recorder = TakeRecorder(
-        tmp_path / "killed.mkv", width=160, height=120, fps=25.0, start_timestamp_s=0.0
+        tmp_path / "daylight" / "s01" / "killed.mkv",
+        width=160,
+        height=120,
+        fps=25.0,
+        start_timestamp_s=0.0,
     )
+    tmp_path = tmp_path / "daylight" / "s01"
     recorder.put(0, 0.0, frame_picture(0))
     # The process dies before finish(): only the temporary names exist.
     assert not (tmp_path / "killed.mkv").exists()
