@@ -39,8 +39,13 @@ def read_image(path: Path) -> npt.NDArray[np.uint8]:
     """
     if not path.is_file():
         raise DeviceError(f"{path}: no such file.")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        raise DeviceError(f"{path}: a video, not a still.")
     data = np.fromfile(path, dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None
     if bgr is None:
         raise DeviceError(f"{path}: not an image this app can read (JPEG, PNG, TIFF, ...).")
     return np.ascontiguousarray(bgr[:, :, ::-1])

@@ -35,7 +35,7 @@ from capture_assist.devices.base import (
     StillCamera,
     TetheredCamera,
 )
-from capture_assist.devices.opencv_source import read_image
+from capture_assist.devices.opencv_source import VIDEO_SUFFIXES, read_image
 from capture_assist.devices.simulated import SimulatedCamera
 from capture_assist.pipeline.offline import (
     StillMeasurement,
@@ -384,9 +384,10 @@ class SessionRunner:
                 for camera_id, stored_future in storing:
                     try:
                         stored.append(stored_future.result())
-                    except (OSError, ValueError) as error:
-                        # ValueError covers a sidecar the schema refuses: the attempt
-                        # must still end failed, never stay "recording".
+                    except Exception as error:
+                        # Whatever broke storing (a full disk, a sidecar the schema
+                        # refuses, a file a measurement chokes on), the attempt must
+                        # end failed with the file kept, never stay "recording".
                         errors.append(f"camera {camera_id}: could not store the file: {error}")
             ok = not errors
             if not ok:
@@ -601,6 +602,8 @@ class SessionRunner:
 
     def _quality(self, step: Step, camera_id: str, media: Path) -> dict[str, Any] | None:
         """Measure a stored still: a reference becomes its setup's baseline, a take is graded."""
+        if media.suffix.lower() in VIDEO_SUFFIXES:
+            return {"verdict": None, "metrics": {}, "note": "video takes are not graded yet"}
         try:
             rgb = read_image(media)
         except DeviceError:
