@@ -242,6 +242,24 @@ class VideoSource:
         span = self._arrivals[-1] - self._arrivals[0]
         return (len(self._arrivals) - 1) / span if span > 0 else None
 
+    @property
+    def device(self) -> int | str:
+        """The device index, path or URL read now."""
+        return self._device
+
+    def switch_to(self, device: int | str) -> None:
+        """Read another device, file or URL from now on (the mode asked for stays).
+
+        Raises ``DeviceError`` when the new source cannot be opened; the
+        worker then keeps trying it with back-off, as after a lost signal.
+        """
+        self.close()
+        self._device = int(device) if isinstance(device, str) and device.isdigit() else device
+        self.delivered = None
+        self.dropped_frames = 0
+        self.repeated_frames = 0
+        self.open()
+
     def mode_difference(self) -> str | None:
         """Say how the delivered mode differs from the requested one (``None``: as asked).
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from capture_assist.devices.base import DeviceError
+from capture_assist.devices.opencv_source import VideoSource, list_capture_devices
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.ui.theme import ACCENT, DIM_TEXT, ERROR, WARNING
 
@@ -79,6 +80,7 @@ class _Answers(QObject):
     settings = Signal(str, object)
     setting_result = Signal(str, str)
     detection = Signal(object, str)
+    capture_devices = Signal(object)
 
 
 class CameraPanel(QWidget):
@@ -113,9 +115,11 @@ class CameraPanel(QWidget):
         self._answers.settings.connect(self._on_settings)
         self._answers.setting_result.connect(self._on_setting_result)
         self._answers.detection.connect(self._on_detection)
+        self._answers.capture_devices.connect(self._on_capture_devices)
         self._last_error: dict[str, str] = {}
         self._lost_since: dict[str, float] = {}
         self._full_settings: dict[str, object] = {}
+        self._capture_device_paths: list[str] = []
 
         layout = QVBoxLayout(self)
         layout.addWidget(self._heading("CAMERAS"))
@@ -140,8 +144,24 @@ class CameraPanel(QWidget):
         layout.addWidget(self._heading("SETTINGS"))
         self.camera_choice = QComboBox()
         self.camera_choice.addItems(list(self.workers))
-        self.camera_choice.currentTextChanged.connect(lambda _text: self.read_settings())
+        self.camera_choice.currentTextChanged.connect(lambda _text: self._on_camera_chosen())
         layout.addWidget(self.camera_choice)
+        # A capture card, file or stream can be pointed elsewhere while the session runs.
+        self.source_row = QWidget()
+        source_layout = QHBoxLayout(self.source_row)
+        source_layout.setContentsMargins(0, 0, 0, 0)
+        self.source_field = QComboBox()
+        self.source_field.setEditable(True)
+        self.source_field.setMinimumContentsLength(24)
+        self.use_source_button = QPushButton("Use source")
+        self.use_source_button.clicked.connect(lambda: self.use_source())
+        source_layout.addWidget(self.source_field, stretch=1)
+        source_layout.addWidget(self.use_source_button)
+        layout.addWidget(self.source_row)
+        self.mode_label = QLabel()
+        self.mode_label.setWordWrap(True)
+        self.mode_label.setStyleSheet("font-size: 15pt;")
+        layout.addWidget(self.mode_label)
         self.value_labels: dict[str, QLabel] = {}
         summary = QGridLayout()
         for row, (key, title) in enumerate(NORMALISED_ROWS):
@@ -193,6 +213,7 @@ class CameraPanel(QWidget):
         self.detection_status.setStyleSheet(f"color: {DIM_TEXT}; font-size: 14pt;")
         layout.addWidget(self.detection_status)
 
+        self._show_source_row()
         for camera_id, worker in self.workers.items():
             worker.connection_changed.connect(self._answers.connection.emit)
             worker.error.connect(self._answers.error.emit)
@@ -243,6 +264,71 @@ class CameraPanel(QWidget):
         self._last_error[camera_id] = message
         self._show_state(camera_id, self.workers[camera_id].connected)
 
+    # -- video sources --------------------------------------------------------------
+
+    def _on_camera_chosen(self) -> None:
+        self._show_source_row()
+        self.read_settings()
+
+    def _chosen_video_source(self) -> VideoSource | None:
+        worker = self.workers.get(self.camera_choice.currentText())
+        camera = worker.camera if worker is not None else None
+        return camera if isinstance(camera, VideoSource) else None
+
+    def _show_source_row(self) -> None:
+        source = self._chosen_video_source()
+        self.source_row.setVisible(source is not None)
+        self.mode_label.setVisible(source is not None)
+        if source is None:
+            return
+        # Capture devices join the list when Refresh finds them (never on this thread).
+        choices = [str(source.device)] + [
+            path for path in self._capture_device_paths if path != str(source.device)
+        ]
+        self.source_field.clear()
+        self.source_field.addItems(choices)
+
+    def _on_capture_devices(self, paths: list[str]) -> None:
+        self._capture_device_paths = paths
+        self._show_source_row()
+
+    def use_source(self) -> None:
+        """Point the chosen capture camera at the typed device, file or URL (on its thread)."""
+        camera_id = self.camera_choice.currentText()
+        source = self._chosen_video_source()
+        wanted = self.source_field.currentText().strip()
+        if source is None or not wanted:
+            return
+        self.use_source_button.setEnabled(False)
+        self.setting_status.setText(f"switching {camera_id} to {wanted} ...")
+
+        def answer(future: Future[Any]) -> None:
+            error = future.exception()
+            self._answers.setting_result.emit(
+                camera_id, f"refused: {error}" if error else f"now reading {wanted}"
+            )
+
+        self._on_worker(camera_id, lambda: source.switch_to(wanted), answer)
+
+    def _show_mode(self, settings: Mapping[str, Any]) -> None:
+        source = self._chosen_video_source()
+        if source is None:
+            return
+        measured = settings.get("measured_fps")
+        parts = [
+            f"delivered {settings.get('delivered_mode') or '—'}",
+            f"asked {settings.get('requested_mode') or '—'}",
+            f"measured {measured:.1f} fps" if isinstance(measured, float) else "",
+            f"{settings.get('dropped_frames', 0)} dropped, "
+            f"{settings.get('repeated_frames', 0)} repeated",
+        ]
+        difference = source.mode_difference()
+        self.mode_label.setText(" · ".join(part for part in parts if part))
+        colour = WARNING if difference else ACCENT
+        self.mode_label.setStyleSheet(f"font-size: 15pt; color: {colour};")
+        if difference:
+            self.mode_label.setText(self.mode_label.text() + f"\n{difference}")
+
     # -- settings -----------------------------------------------------------------
 
     def _on_worker(
@@ -272,6 +358,7 @@ class CameraPanel(QWidget):
             self.setting_status.setStyleSheet(f"color: {ERROR}; font-size: 14pt;")
             return
         assert isinstance(settings, Mapping)
+        self._show_mode(settings)
         for key, label in self.value_labels.items():
             label.setText(describe_setting(key, settings.get(key)))
         full = settings.get("all")
@@ -321,6 +408,7 @@ class CameraPanel(QWidget):
 
     def _on_setting_result(self, camera_id: str, message: str) -> None:
         self.set_button.setEnabled(True)
+        self.use_source_button.setEnabled(True)
         refused = message.startswith("refused")
         self.setting_status.setText(f"{camera_id}: {message}")
         self.setting_status.setStyleSheet(
@@ -338,6 +426,9 @@ class CameraPanel(QWidget):
 
         def detect() -> None:
             try:
+                self._answers.capture_devices.emit(
+                    [device.path for device in list_capture_devices()]
+                )
                 self._answers.detection.emit(self._detect(), "")
             except Exception as error:  # shown to the crew; the window must live on
                 self._answers.detection.emit([], str(error))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import pytest
+from mjpeg_server import MjpegServer
 
 from capture_assist.clock import SessionClock
 from capture_assist.devices.factory import open_cameras
@@ -20,7 +21,6 @@ from capture_assist.session.runner import SessionRunner
 from capture_assist.shotlist.loader import load_shotlist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devices"))
-from mjpeg_server import MjpegServer
 
 SHOTLIST = """\
 version: 1

@@ -4,9 +4,13 @@ import threading
 import time
 
 import pytest
+from mjpeg_server import MjpegServer
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from capture_assist.clock import SessionClock
+from capture_assist.devices.opencv_source import VideoMode, VideoSource
+from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.ui.camera_panel import CameraPanel, describe_setting
 from capture_assist.ui.main_window import MainWindow
 
@@ -120,3 +124,42 @@ def test_a_detected_camera_names_the_shot_list_camera_that_wants_it(
     assert panel.detected_table.item(1, 2).text() == "?"
     assert panel.detection_status.text() == "2 camera(s) found"
     panel.shutdown()
+
+
+def test_a_capture_camera_is_pointed_at_another_stream_from_the_panel(qtbot: QtBot) -> None:
+    small, large = MjpegServer(320, 240, 25.0), MjpegServer(480, 360, 25.0)
+    source = VideoSource(
+        "monitor", small.url, clock=SessionClock(), requested=VideoMode(480, 360, 25.0)
+    )
+    worker = DeviceWorker(source, live=True)
+    worker.start()
+    panel = CameraPanel({"monitor": worker}, detect=lambda: [])
+    qtbot.addWidget(panel)
+    try:
+        assert worker.slot.wait_newer(-1, timeout_s=5.0) is not None
+        assert panel.source_row.isVisibleTo(panel)
+        assert panel.source_field.currentText() == small.url
+        panel.read_settings()
+        qtbot.waitUntil(
+            lambda: "320x240 instead of 480x360" in panel.mode_label.text(), timeout=5000
+        )
+        panel.source_field.setEditText(large.url)
+        qtbot.mouseClick(panel.use_source_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "now reading" in panel.setting_status.text(), timeout=5000)
+        qtbot.waitUntil(
+            lambda: (
+                (frame := worker.slot.take().frame) is not None
+                and frame.pixels.shape == (360, 480, 3)
+            ),
+            timeout=5000,
+        )
+        panel.read_settings()
+        qtbot.waitUntil(
+            lambda: panel.mode_label.text().startswith("delivered 480x360"), timeout=5000
+        )
+        assert "instead of" not in panel.mode_label.text()
+    finally:
+        panel.shutdown()
+        worker.stop()
+        small.close()
+        large.close()
