@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +18,6 @@ from capture_assist.devices.factory import open_cameras
 from capture_assist.pipeline.worker import DeviceWorker
 from capture_assist.session.runner import SessionRunner
 from capture_assist.shotlist.loader import load_shotlist
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devices"))
 
 SHOTLIST = """\
 version: 1
