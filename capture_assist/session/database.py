@@ -438,6 +438,11 @@ class SessionDatabase:
             )
             return int(cursor.lastrowid or 0)
 
+    def remove_beat(self, beat_id: int) -> None:
+        """Take a beat mark back (an undo)."""
+        with self._transaction() as cursor:
+            cursor.execute("DELETE FROM beats WHERE id = ?", (beat_id,))
+
     def beats(self, step_id: str, attempt: int) -> list[BeatRecord]:
         """Return an attempt's beat marks in time order."""
         rows = self._query(

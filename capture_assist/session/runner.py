@@ -44,7 +44,7 @@ from capture_assist.pipeline.offline import (
     qc_values,
 )
 from capture_assist.pipeline.worker import DeviceWorker
-from capture_assist.session.database import SessionDatabase, StepRow
+from capture_assist.session.database import BeatRecord, SessionDatabase, StepRow
 from capture_assist.shotlist.loader import LoadedShotList
 from capture_assist.shotlist.matrix import Setup, Take, TakeMatrix, expand
 from capture_assist.shotlist.model import Camera
@@ -171,6 +171,8 @@ class SessionRunner:
         self._baselines: dict[tuple[str, str], StillMeasurement] = {}
         self._last_settings: dict[tuple[str, str], dict[str, object]] = {}
         self._settings_applied: set[tuple[str, str]] = set()
+        # The take whose cameras are recording now: beats are marked against it.
+        self._recording: tuple[Step, int] | None = None
         self.db: SessionDatabase | None = None
 
     @property
@@ -320,6 +322,7 @@ class SessionRunner:
             self._set_state(RunnerState.CAPTURING)
             attempt = database.begin_attempt(step.step_id, self.clock.now(), retake=retake)
             settings_errors = self._apply_setup_settings(step)
+            self._recording = (step, attempt) if step.take is not None else None
             started_wall = datetime.now(UTC)
             started_s = self.clock.now()
             camera_angles = step.setup.placement.camera_angles
@@ -355,6 +358,8 @@ class SessionRunner:
                     errors.append(f"camera {camera_id}: {error}")
                     continue
                 results.append((camera_id, angle_id, captured, final_path))
+            # The cameras have stopped: later beat marks belong to no take.
+            self._recording = None
             first_trigger = min((r[2].timestamp_s for r in results), default=0.0)
             for camera_id, _angle_id, captured, _path in results:
                 self._check_settings(step, camera_id, captured.settings)
@@ -426,6 +431,60 @@ class SessionRunner:
             self.step_finished.emit(outcome)
             self._set_state(RunnerState.READY if self.next_step() else RunnerState.FINISHED)
             return outcome
+
+    @property
+    def recording_take(self) -> Step | None:
+        """The take whose cameras are recording now, if any."""
+        recording = self._recording
+        return recording[0] if recording is not None else None
+
+    def mark_beat(self, name: str | None = None, note: str = "") -> BeatRecord:
+        """Mark a beat of the take being recorded now, on the session clock.
+
+        ``name`` ``None`` marks the action's next beat after the last one
+        marked. Marks land in the session database at once and in every
+        camera's sidecar when the take is stored.
+
+        Raises
+        ------
+        ValueError
+            When no take is recording, or the action has no such beat (or no
+            beat left).
+        """
+        recording = self._recording
+        take = recording[0].take if recording is not None else None
+        if recording is None or take is None:
+            raise ValueError("no take is recording: beats are marked while the cameras roll")
+        step, attempt = recording
+        action = next(a for a in self.shotlist.actions if a.id == take.action)
+        names = [beat.name for beat in action.beats]
+        database = self._database()
+        if name is None:
+            marked = database.beats(step.step_id, attempt)
+            index = names.index(marked[-1].name) + 1 if marked else 0
+            if index >= len(names):
+                raise ValueError(f"every beat of {action.id} is marked ({', '.join(names)})")
+            name = names[index]
+        if name not in names:
+            raise ValueError(f"{name!r} is not a beat of {action.id}: {', '.join(names)}")
+        now = self.clock.now()
+        rate = _timecode_rate(self._cameras[step.setup.placement.camera_angles[0][0]])
+        timecode = self.clock.timecode(now, rate)
+        beat_id = database.add_beat(step.step_id, attempt, name, now, timecode, note)
+        return BeatRecord(beat_id, step.step_id, attempt, name, now, timecode, note)
+
+    def undo_last_beat(self) -> BeatRecord | None:
+        """Take back the last beat marked in the take being recorded (``None``: none)."""
+        recording = self._recording
+        if recording is None:
+            return None
+        database = self._database()
+        marked = database.beats(recording[0].step_id, recording[1])
+        if not marked:
+            return None
+        latest = max(marked, key=lambda beat: beat.beat_id)
+        database.remove_beat(latest.beat_id)
+        return latest
 
     def _capture_limit_s(self, step: Step) -> float:
         """How long a step's cameras may take: a video take records its whole action."""
@@ -573,6 +632,15 @@ class SessionRunner:
             sidecar = build_reference_sidecar(setup=step.setup, **common)  # type: ignore[arg-type]
         else:
             sidecar = build_take_sidecar(take=step.take, **common)  # type: ignore[arg-type]
+            sidecar["beats_marked"] = [
+                {
+                    "name": beat.name,
+                    "session_time_s": beat.session_time_s,
+                    "timecode": beat.timecode,
+                    "note": beat.note,
+                }
+                for beat in self._database().beats(step.step_id, attempt)
+            ]
         qc = self._quality(step, camera_id, final_path)
         sidecar["qc"] = qc
         sidecar_path = sidecar_path_for(final_path)

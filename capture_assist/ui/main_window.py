@@ -42,6 +42,8 @@ SHORTCUTS = (
     ("Space", "Capture the current step"),
     ("D", "Delta E of every chart patch on / off"),
     ("C", "Cameras: connection, settings, detection on / off"),
+    ("1-9 / N", "While a video take records: mark that beat / the next beat"),
+    ("Backspace", "Take back the last beat marked"),
     ("F11", "Full screen on / off"),
     ("?", "Show / hide this help"),
     ("Ctrl+Q", "Quit (captured files are already safe)"),
@@ -225,6 +227,12 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self._toggle_fullscreen)
         QShortcut(QKeySequence(Qt.Key.Key_D), self, self.toggle_delta_e)
         QShortcut(QKeySequence(Qt.Key.Key_C), self, self.toggle_camera_panel)
+        for number in range(1, 10):
+            QShortcut(
+                QKeySequence(str(number)), self, lambda index=number - 1: self.mark_beat(index)
+            )
+        QShortcut(QKeySequence(Qt.Key.Key_N), self, lambda: self.mark_beat(None))
+        QShortcut(QKeySequence(Qt.Key.Key_Backspace), self, self.undo_beat)
         QShortcut(QKeySequence("?"), self, self._toggle_help)
         QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
 
@@ -272,6 +280,30 @@ class MainWindow(QMainWindow):
         )
         self.help_overlay.raise_()
         self.help_overlay.show()
+
+    def mark_beat(self, index: int | None) -> None:
+        """Mark the action's beat number ``index`` (``None``: the next) in the recording take."""
+        step = self.runner.recording_take
+        take = step.take if step is not None else None
+        if take is None:
+            self.show_status("Beats are marked while a video take records", "warning")
+            return
+        action = next(a for a in self.runner.shotlist.actions if a.id == take.action)
+        if index is not None and index >= len(action.beats):
+            self.show_status(f"{action.id} has {len(action.beats)} beats", "warning")
+            return
+        try:
+            mark = self.runner.mark_beat(action.beats[index].name if index is not None else None)
+        except ValueError as error:
+            self.show_status(str(error), "warning")
+            return
+        self.show_status(f"beat {mark.name} marked at {mark.timecode}")
+
+    def undo_beat(self) -> None:
+        """Take back the last beat marked in the recording take."""
+        removed = self.runner.undo_last_beat()
+        if removed is not None:
+            self.show_status(f"beat {removed.name} at {removed.timecode} taken back")
 
     def toggle_camera_panel(self) -> None:
         """Show or hide the cameras panel (reading the chosen camera's settings on show)."""

@@ -1,0 +1,90 @@
+"""The script supervisor marks beats from the keyboard while a video take records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from capture_assist.session.database import SessionDatabase
+from capture_assist.ui.app import build_window
+from capture_assist.ui.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+SHOTLIST = """\
+version: 1
+project: {id: beats, title: Beats}
+subjects: [{id: s01, consent: {release_id: MR-1, status: unlimited, data_mining: allowed}}]
+actions:
+  - id: pick_up_glass
+    expected_duration_s: 1.5
+    beats: [{name: reach}, {name: grasp}, {name: lift}]
+angles: [{id: front}]
+lighting: [{id: daylight, cct_k: 5600}]
+cameras:
+  - id: cam_a
+    source: {kind: sim}
+    angles: [front]
+    records: {kind: video, resolution: [320, 240], frame_rate: 25}
+naming: "{take_id}_{camera}"
+"""
+
+
+@pytest.fixture
+def video_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MainWindow]:
+    path = tmp_path / "beats.yaml"
+    path.write_text(SHOTLIST)
+    main_window = build_window(
+        path, tmp_path / "session", resume=False, simulate=False, sim_controls=None
+    )
+    qtbot.addWidget(main_window)
+    main_window.resize(1400, 800)
+    main_window.show()
+    yield main_window
+    main_window.close()
+
+
+def test_beats_marked_by_key_land_in_the_database_and_the_sidecar(
+    video_window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    window = video_window
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    assert "while a video take records" in window.status_label.text()
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # the reference frame
+    qtbot.waitUntil(lambda: window.progress_bar.value() == 1, timeout=10000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # the take starts recording
+    qtbot.waitUntil(lambda: window.runner.recording_take is not None, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    qtbot.wait(150)
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    qtbot.wait(150)
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    assert "beat lift marked" in window.status_label.text()
+    qtbot.keyClick(window, Qt.Key.Key_Backspace)  # a slip of the finger
+    assert "beat lift" in window.status_label.text() and "taken back" in (
+        window.status_label.text()
+    )
+    qtbot.wait(150)
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: window.progress_bar.value() == 2, timeout=15000)
+    take = window.runner.steps[1]
+    database = SessionDatabase(tmp_path / "session" / "session.sqlite")
+    try:
+        marked = database.beats(take.step_id, 1)
+    finally:
+        database.close()
+    assert [beat.name for beat in marked] == ["reach", "grasp", "lift"]
+    times = [beat.session_time_s for beat in marked]
+    assert times == sorted(times) and times[-1] - times[0] >= 0.3
+    video = next((tmp_path / "session").glob("*_cam_a.mkv"))
+    sidecar = json.loads(video.with_suffix(".json").read_text())
+    assert [beat["name"] for beat in sidecar["beats_marked"]] == ["reach", "grasp", "lift"]
+    assert sidecar["beats_marked"][0]["session_time_s"] == pytest.approx(times[0])
+    # Each mark falls inside the recording, so it maps to a frame of the take.
+    recording = sidecar["camera"]["settings"]["recording"]
+    assert recording["frames_written"] > 25
