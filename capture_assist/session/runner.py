@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import mimetypes
 import shutil
 import threading
@@ -44,7 +45,13 @@ from capture_assist.pipeline.offline import (
     qc_values,
 )
 from capture_assist.pipeline.worker import DeviceWorker
-from capture_assist.session.database import BeatRecord, SessionDatabase, StepRow
+from capture_assist.session.database import (
+    BeatRecord,
+    Rating,
+    SessionDatabase,
+    StepRow,
+    TakeStatus,
+)
 from capture_assist.shotlist.loader import LoadedShotList
 from capture_assist.shotlist.matrix import Setup, Take, TakeMatrix, expand
 from capture_assist.shotlist.model import Camera
@@ -485,6 +492,38 @@ class SessionRunner:
         latest = max(marked, key=lambda beat: beat.beat_id)
         database.remove_beat(latest.beat_id)
         return latest
+
+    def rate_take(self, step: Step, rating: Rating | None, notes: str | None = None) -> list[Path]:
+        """Rate a done take (circle, NG, hold), optionally with notes, after the take.
+
+        The database changes first; then every camera's sidecar of the take's
+        done attempt is rewritten (validated, atomically) with the rating and
+        notes. Returns the sidecars rewritten.
+
+        Raises
+        ------
+        ValueError
+            When the step is not a take that is done.
+        """
+        if step.take is None:
+            raise ValueError(f"{step.step_id} is a reference frame: only takes are rated")
+        database = self._database()
+        record = database.step(step.step_id)
+        if record.status is not TakeStatus.DONE:
+            raise ValueError(f"{step.step_id} is not done yet: rate it once it is shot")
+        database.set_rating(step.step_id, rating)
+        if notes is not None:
+            database.set_notes(step.step_id, notes)
+        rewritten = []
+        for file in database.files(step.step_id, record.attempts):
+            path = self.out_dir / file.sidecar_path
+            sidecar = json.loads(path.read_text(encoding="utf-8"))
+            sidecar["rating"] = rating.value if rating else None
+            if notes is not None:
+                sidecar["notes"] = notes
+            write_sidecar(path, sidecar)
+            rewritten.append(path)
+        return rewritten
 
     def _capture_limit_s(self, step: Step) -> float:
         """How long a step's cameras may take: a video take records its whole action."""

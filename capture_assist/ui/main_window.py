@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from capture_assist.analysis.qc import hold_recording
 from capture_assist.pipeline.live_analysis import LiveAnalyzer, LiveMetrics
 from capture_assist.pipeline.worker import DeviceWorker
+from capture_assist.session.database import Rating
 from capture_assist.session.runner import RunnerState, SessionRunner, Step, StepOutcome
 from capture_assist.shotlist.model import Gphoto2Source
 from capture_assist.ui.camera_panel import CameraPanel
@@ -44,6 +45,7 @@ SHORTCUTS = (
     ("C", "Cameras: connection, settings, detection on / off"),
     ("1-9 / N", "While a video take records: mark that beat / the next beat"),
     ("Backspace", "Take back the last beat marked"),
+    ("O / X / H", "Rate the last take: circle / NG / hold"),
     ("F11", "Full screen on / off"),
     ("?", "Show / hide this help"),
     ("Ctrl+Q", "Quit (captured files are already safe)"),
@@ -233,6 +235,9 @@ class MainWindow(QMainWindow):
             )
         QShortcut(QKeySequence(Qt.Key.Key_N), self, lambda: self.mark_beat(None))
         QShortcut(QKeySequence(Qt.Key.Key_Backspace), self, self.undo_beat)
+        for key, rating in ((Qt.Key.Key_O, Rating.CIRCLE), (Qt.Key.Key_X, Rating.NG)):
+            QShortcut(QKeySequence(key), self, lambda r=rating: self.rate_last_take(r))
+        QShortcut(QKeySequence(Qt.Key.Key_H), self, lambda: self.rate_last_take(Rating.HOLD))
         QShortcut(QKeySequence("?"), self, self._toggle_help)
         QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
 
@@ -244,6 +249,7 @@ class MainWindow(QMainWindow):
         self.bridge.notification.connect(self._on_notification)
 
         self._has_baseline: dict[str, bool] = {}
+        self._last_take: Step | None = None
         self._meters_shown_at = 0.0
         self._meters_metrics: LiveMetrics | None = None
         self._update_baselines()
@@ -298,6 +304,19 @@ class MainWindow(QMainWindow):
             self.show_status(str(error), "warning")
             return
         self.show_status(f"beat {mark.name} marked at {mark.timecode}")
+
+    def rate_last_take(self, rating: Rating) -> None:
+        """Rate the take shot last (the sidecars and the database change together)."""
+        if self._last_take is None:
+            self.show_status("No take shot yet to rate", "warning")
+            return
+        try:
+            self.runner.rate_take(self._last_take, rating)
+        except (ValueError, OSError) as error:
+            self.show_status(f"Could not rate {self._last_take.step_id}: {error}", "error")
+            return
+        label = {Rating.CIRCLE: "circled", Rating.NG: "NG", Rating.HOLD: "on hold"}[rating]
+        self.show_status(f"{self._last_take.step_id} {label}")
 
     def undo_beat(self) -> None:
         """Take back the last beat marked in the recording take."""
@@ -470,6 +489,8 @@ class MainWindow(QMainWindow):
         if outcome.ok:
             names = ", ".join(path.name for path in outcome.files if path.suffix != ".json")
             self.show_status(f"Saved {outcome.step_id}: {names}")
+            if step.take is not None:
+                self._last_take = step
         self.refresh_plan()
         self._update_baselines()
 

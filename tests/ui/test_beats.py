@@ -88,3 +88,27 @@ def test_beats_marked_by_key_land_in_the_database_and_the_sidecar(
     # Each mark falls inside the recording, so it maps to a frame of the take.
     recording = sidecar["camera"]["settings"]["recording"]
     assert recording["frames_written"] > 25
+
+
+def test_the_last_take_is_rated_in_the_database_and_every_sidecar(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_X)
+    assert "No take shot yet" in window.status_label.text()
+    for expected in (1, 2):  # the reference frame, then the first take
+        qtbot.keyClick(window, Qt.Key.Key_Space)
+        qtbot.waitUntil(lambda n=expected: window.progress_bar.value() == n, timeout=10000)
+    take = window.runner.steps[1]
+    qtbot.keyClick(window, Qt.Key.Key_X)
+    assert window.status_label.text() == f"{take.step_id} NG"
+    session = tmp_path / "session"
+    sidecars = [path for path in session.rglob("*.json") if take.step_id in path.name]
+    assert len(sidecars) == 2
+    assert all(json.loads(path.read_text())["rating"] == "ng" for path in sidecars)
+    qtbot.keyClick(window, Qt.Key.Key_O)  # changed their mind: editable after the take
+    assert all(json.loads(path.read_text())["rating"] == "circle" for path in sidecars)
+    database = SessionDatabase(session / "session.sqlite")
+    try:
+        assert database.step(take.step_id).rating == "circle"
+    finally:
+        database.close()
