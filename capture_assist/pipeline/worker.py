@@ -114,6 +114,8 @@ class DeviceWorker:
         self._reconnect_at: float | None = None
         self._reconnect_delay_s = RECONNECT_FIRST_DELAY_S
         self._next_tether_poll = 0.0
+        # Checked once: a runtime protocol check on every loop turn costs more than the poll.
+        self._tethered = isinstance(camera, TetheredCamera)
         self.connected = False
 
     @property
@@ -184,7 +186,7 @@ class DeviceWorker:
             timeout = None
             if self._reconnect_at is not None:
                 timeout = max(0.0, self._reconnect_at - time.monotonic())
-            elif self.connected and isinstance(self.camera, TetheredCamera):
+            elif self.connected and self._tethered:
                 timeout = max(0.0, self._next_tether_poll - time.monotonic())
             try:
                 # Block only when idle: with live view on, a command waits at most one frame.
@@ -218,7 +220,7 @@ class DeviceWorker:
         """Report files shot on the body; a few times a second, between frames."""
         self._next_tether_poll = time.monotonic() + TETHER_POLL_INTERVAL_S
         camera = self.camera
-        if not isinstance(camera, TetheredCamera):
+        if not self._tethered or not isinstance(camera, TetheredCamera):
             return
         try:
             added = camera.poll_file_added()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,6 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from capture_assist.session.database import SessionDatabase
-from capture_assist.ui.app import build_window
 from capture_assist.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
@@ -36,17 +35,10 @@ naming: "{take_id}_{camera}"
 
 
 @pytest.fixture
-def video_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MainWindow]:
+def video_window(open_window: Callable[[Path], MainWindow], tmp_path: Path) -> MainWindow:
     path = tmp_path / "beats.yaml"
     path.write_text(SHOTLIST)
-    main_window = build_window(
-        path, tmp_path / "session", resume=False, simulate=False, sim_controls=None
-    )
-    qtbot.addWidget(main_window)
-    main_window.resize(1400, 800)
-    main_window.show()
-    yield main_window
-    main_window.close()
+    return open_window(path)
 
 
 def test_beats_marked_by_key_land_in_the_database_and_the_sidecar(
